@@ -1,0 +1,270 @@
+"""The command line: parse, call, print. No logic lives here.
+
+Human output goes to stderr, ``--json`` to stdout; every TaggerError becomes its exit
+code here and only here, as one or two lines (a traceback only with ``--debug``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from .errors import TaggerError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Ctx:
+    def __init__(self, path: str, debug: bool) -> None:
+        self.path = path
+        self.debug = debug
+
+
+def _config(ctx: Ctx, /, **flags: Any) -> Any:
+    from . import config
+
+    start = Path(ctx.path)
+    if not start.is_dir():
+        from .errors import GitError
+
+        raise GitError(f"{ctx.path}: no such directory", "pass -C with an existing path")
+    root = _git_root(start)
+    return config.load(start, root, os.environ, flags)
+
+
+def _git_root(start: Path) -> Path | None:
+    for d in [start.resolve(), *start.resolve().parents]:
+        if (d / ".git").exists():
+            return d
+    return None
+
+
+def common_options(f: F) -> F:
+    options = [
+        click.option("--tag-prefix", default=None, help="git tag prefix of versions [v]"),
+        click.option("--sha-prefix", default=None, help="prefix of SHA tags [sha-]"),
+        click.option("--sha-length", type=int, default=None, help="SHA characters in SHA tags [7]"),
+        click.option("--allow-dirty", is_flag=True, help="publish a dirty tree as T-dirty"),
+    ]
+    for opt in reversed(options):
+        f = opt(f)
+    return f
+
+
+def registry_options(f: F) -> F:
+    options = [
+        click.option("--image", "-i", "images", multiple=True, help="target repository (repeat)"),
+        click.option("--source", default=None, help="what to publish (docker://REF, …)"),
+        click.option("--latest", default=None, help="highest | never | always | branch:NAME"),
+        click.option("--major-zero/--no-major-zero", default=None, help="make a 0 tag"),
+        click.option(
+            "--insecure-registry", "insecure", multiple=True, help="allow plain HTTP to HOST[:PORT]"
+        ),
+        click.option("--json", "as_json", is_flag=True, help="machine-readable result on stdout"),
+    ]
+    for opt in reversed(options):
+        f = opt(f)
+    return common_options(f)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-C", "path", default=".", metavar="PATH", help="run as if started in PATH")
+@click.option("--debug", is_flag=True, help="log requests and show tracebacks")
+@click.version_option(package_name="tagger", prog_name="tagger")
+@click.pass_context
+def cli(ctx: click.Context, path: str, debug: bool) -> None:
+    """Publish container images under tags users can trust."""
+    ctx.obj = Ctx(path, debug)
+    if debug:
+        logging.basicConfig(level=logging.DEBUG, stream=sys.stderr, format="debug: %(message)s")
+        for noisy in ("urllib3", "git"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@cli.command()
+@common_options
+@click.pass_obj
+def version(ctx: Ctx, /, **opts: Any) -> None:
+    """Print the immutable tag T for HEAD."""
+    from .release import read_identity
+
+    allow_dirty = opts.pop("allow_dirty")
+    cfg = _config(ctx, **opts)
+    ident = read_identity(cfg, ctx.path, os.environ, allow_dirty=allow_dirty)
+    click.echo(ident.tag)
+
+
+def _flags(opts: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "images": tuple(opts.pop("images", ())),
+        "source": opts.pop("source", None),
+        "latest": opts.pop("latest", None),
+        "major_zero": opts.pop("major_zero", None),
+        "insecure_registries": tuple(opts.pop("insecure", ())) or None,
+        "tag_prefix": opts.pop("tag_prefix", None),
+        "sha_prefix": opts.pop("sha_prefix", None),
+        "sha_length": opts.pop("sha_length", None),
+    }
+
+
+def _run(
+    ctx: Ctx, opts: dict[str, Any], action: Callable[[Any, Any, Any], Any], needs_git: bool = True
+) -> None:
+    from .release import Registries, StopFlag, read_identity
+
+    as_json = opts.pop("as_json")
+    allow_dirty = opts.pop("allow_dirty", False)
+    cfg = _config(ctx, **_flags(opts))
+    stop = StopFlag()
+    stop.install()
+    regs = Registries(cfg.insecure_registries)
+    try:
+        ident = (
+            read_identity(cfg, ctx.path, os.environ, allow_dirty=allow_dirty) if needs_git else None
+        )
+        result = action(cfg, ident, (regs, stop))
+    except TaggerError as e:
+        partial = getattr(e, "result", None)
+        if partial is not None:
+            _print_result(partial, as_json)
+        elif as_json:
+            click.echo(json.dumps({"error": str(e), "exit_code": e.exit_code}))
+        raise
+    finally:
+        regs.close()
+    _print_result(result, as_json)
+
+
+@cli.command()
+@registry_options
+@click.option("--offline", is_flag=True, help="contact no registry")
+@click.pass_obj
+def plan(ctx: Ctx, /, offline: bool, **opts: Any) -> None:
+    """Print what `release` would do; change nothing."""
+    from . import release
+
+    _run(
+        ctx,
+        opts,
+        lambda cfg, ident, rs: release.plan(cfg, ident, rs[0], offline=offline).result,
+    )
+
+
+@cli.command("release")
+@registry_options
+@click.option("--dry-run", is_flag=True, help="plan only")
+@click.pass_obj
+def release_cmd(ctx: Ctx, /, dry_run: bool, **opts: Any) -> None:
+    """Publish T, then the floating tags the policy moves."""
+    from . import release
+
+    _run(
+        ctx,
+        opts,
+        lambda cfg, ident, rs: release.release(cfg, ident, rs[0], dry_run=dry_run, stop=rs[1]),
+    )
+
+
+@cli.command()
+@registry_options
+@click.option("--dry-run", is_flag=True, help="show what would change")
+@click.pass_obj
+def reconcile(ctx: Ctx, /, dry_run: bool, **opts: Any) -> None:
+    """Point every floating tag at the highest published version of its line."""
+    from . import release
+
+    opts.pop("allow_dirty", None)
+    _run(
+        ctx,
+        opts,
+        lambda cfg, ident, rs: release.reconcile(cfg, rs[0], dry_run=dry_run, stop=rs[1]),
+        needs_git=False,
+    )
+
+
+def _short(digest: str | None) -> str:
+    if not digest:
+        return "-"
+    algo, _, hexpart = digest.partition(":")
+    return f"{algo}:{hexpart[:12]}"
+
+
+def _print_result(result: Any, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(result.to_json(), indent=None))
+    err = click.get_text_stream("stderr")
+    if result.command != "reconcile":
+        what = f"version {result.version}" if result.version else "no release version (SHA build)"
+        commit = (result.commit or "")[:12]
+        line = f"{result.command}: {result.immutable_tag} ({what}, commit {commit})"
+        if result.source:
+            line += f"\nsource: {result.source}" + (f" ({result.digest})" if result.digest else "")
+        click.echo(line, file=err)
+    elif result.dry_run:
+        click.echo("reconcile --dry-run: nothing written", file=err)
+    for note in result.notes:
+        click.echo(f"note: {note}", file=err)
+    for image in result.images:
+        click.echo(image.name, file=err)
+        rows = [("TAG", "ACTION", "FROM -> TO", "REASON")] + [
+            (t.tag, t.action, f"{_short(t.from_digest)} -> {_short(t.to_digest)}", t.reason)
+            for t in image.tags
+        ]
+        widths = [max(len(r[i]) for r in rows) for i in range(3)]
+        for r in rows:
+            click.echo(
+                "  " + "  ".join(c.ljust(w) for c, w in zip(r[:3], widths)) + "  " + r[3], file=err
+            )
+    if result.dry_run and result.command == "release":
+        click.echo("dry run: nothing written", file=err)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The entry point: the only place a TaggerError becomes an exit code."""
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args
+    try:
+        cli.main(args=args, prog_name="tagger", standalone_mode=False)
+        return 0
+    except click.exceptions.Abort:
+        click.echo("tagger: stopped", err=True)
+        return 130
+    except click.exceptions.Exit as e:
+        return int(e.exit_code)
+    except click.ClickException as e:
+        e.show()
+        return 2 if isinstance(e, click.UsageError) else int(e.exit_code)
+    except TaggerError as e:
+        _error(e, debug)
+        return e.exit_code
+    except KeyboardInterrupt:
+        click.echo("tagger: stopped by SIGINT", err=True)
+        return 130
+    except Exception as e:  # noqa: BLE001 - the last resort: one line, exit 1
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        click.echo(
+            f"tagger: unexpected error: {type(e).__name__}: {e}\n"
+            "rerun with --debug for a traceback, and report it",
+            err=True,
+        )
+        return 1
+
+
+def _error(e: TaggerError, debug: bool) -> None:
+    if debug:
+        import traceback
+
+        traceback.print_exc()
+    click.echo(f"tagger: {e.message}", err=True)
+    if e.hint:
+        click.echo(f"  {e.hint}", err=True)

@@ -1,0 +1,151 @@
+"""Configuration: flags > ``TAGGER_*`` environment > ``[tool.tagger]`` in pyproject.toml
+or ``.tagger.toml`` > defaults.
+
+The file is looked for in the directory tagger runs in (``-C``), then at the root of
+its git work tree; the first ``.tagger.toml``, or ``pyproject.toml`` with a
+``[tool.tagger]`` table, wins. Keys are spelt as the flags: ``image`` (a string or a
+list), ``source``, ``tag-prefix``, ``sha-prefix``, ``sha-length``, ``latest``,
+``major-zero``, ``untracked-dirty``, ``insecure-registry`` (a string or a list).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+from .policy import LatestPolicy
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+@dataclass(frozen=True)
+class Config:
+    images: tuple[str, ...] = ()
+    source: str | None = None
+    tag_prefix: str = "v"
+    sha_prefix: str = "sha-"
+    sha_length: int = 7
+    latest: LatestPolicy = LatestPolicy()
+    major_zero: bool = False
+    untracked_dirty: bool = False
+    insecure_registries: frozenset[str] = frozenset()
+    file: str | None = None  # where the file settings came from, for messages
+
+
+_KEYS = {
+    "image": "images",
+    "images": "images",
+    "source": "source",
+    "tag-prefix": "tag_prefix",
+    "sha-prefix": "sha_prefix",
+    "sha-length": "sha_length",
+    "latest": "latest",
+    "major-zero": "major_zero",
+    "untracked-dirty": "untracked_dirty",
+    "insecure-registry": "insecure_registries",
+    "insecure-registries": "insecure_registries",
+}
+_ENV = {
+    "TAGGER_IMAGE": "images",
+    "TAGGER_SOURCE": "source",
+    "TAGGER_TAG_PREFIX": "tag_prefix",
+    "TAGGER_SHA_PREFIX": "sha_prefix",
+    "TAGGER_SHA_LENGTH": "sha_length",
+    "TAGGER_LATEST": "latest",
+    "TAGGER_MAJOR_ZERO": "major_zero",
+    "TAGGER_UNTRACKED_DIRTY": "untracked_dirty",
+    "TAGGER_INSECURE_REGISTRY": "insecure_registries",
+}
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def _split(value: str) -> list[str]:
+    return [p.strip() for p in value.replace("\n", ",").split(",") if p.strip()]
+
+
+def _coerce(name: str, value: Any, where: str) -> Any:
+    """Turn a file or environment value into the field's type, or say what is wrong."""
+    try:
+        if name in ("images", "insecure_registries"):
+            items = _split(value) if isinstance(value, str) else list(value)
+            if not all(isinstance(i, str) for i in items):
+                raise ValueError("expected a string or a list of strings")
+            return tuple(items) if name == "images" else frozenset(items)
+        if name == "sha_length":
+            n = int(value)
+            if not 4 <= n <= 40 or isinstance(value, bool):
+                raise ValueError("expected a whole number from 4 to 40")
+            return n
+        if name in ("major_zero", "untracked_dirty"):
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in _TRUE | _FALSE:
+                return text in _TRUE
+            raise ValueError("expected true or false")
+        if name == "latest":
+            return LatestPolicy.parse(str(value))
+        if not isinstance(value, str):
+            raise ValueError("expected a string")
+        return value
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"{where}: {e}", "fix the value, or override it with a flag") from e
+
+
+def find_file(start: Path, root: Path | None) -> tuple[Path, dict[str, Any]] | None:
+    for d in dict.fromkeys([start, *([root] if root else [])]):
+        for name in (".tagger.toml", "pyproject.toml"):
+            f = d / name
+            if not f.is_file():
+                continue
+            try:
+                data = tomllib.loads(f.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+                raise ConfigError(f"cannot read {f}: {e}", "fix the file's TOML syntax") from e
+            if name == ".tagger.toml":
+                table = data.get("tool", {}).get("tagger", data)
+                return f, table
+            if "tagger" in data.get("tool", {}):
+                return f, data["tool"]["tagger"]
+    return None
+
+
+def load(
+    start: Path,
+    root: Path | None,
+    env: Mapping[str, str],
+    flags: Mapping[str, Any],
+) -> Config:
+    """Merge defaults, the file, the environment and flags (``None`` flags are unset)."""
+    values: dict[str, Any] = {}
+    cfg = Config()
+    found = find_file(start, root)
+    if found:
+        path, table = found
+        for key, value in table.items():
+            name = _KEYS.get(key)
+            if name is None:
+                raise ConfigError(
+                    f"{path}: unknown setting {key!r}",
+                    "known settings: " + ", ".join(sorted(k for k in _KEYS if k[-1] != "s")),
+                )
+            values[name] = _coerce(name, value, f"{path}: {key}")
+        values["file"] = str(path)
+    for var, name in _ENV.items():
+        if var in env:
+            values[name] = _coerce(name, env[var], var)
+    known = {f.name for f in fields(Config)}
+    for name, value in flags.items():
+        if value is None or value == ():
+            continue
+        assert name in known, name
+        values[name] = _coerce(name, value, f"--{name.replace('_', '-')}")
+    return replace(cfg, **values)

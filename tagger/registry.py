@@ -1,0 +1,653 @@
+"""A client for the OCI Distribution API (the registry HTTP API v2).
+
+Written here rather than taken from a library: the Python registry clients we looked
+at (docker-py talks to a daemon, not a registry; oras-py and dxf parse manifests into
+objects and re-serialise them, or lack mounts and pagination) cannot promise what
+the tag policy needs most: a manifest is kept as the exact bytes the registry served
+and PUT back unchanged, so its digest never changes (as crane does). The client is
+small: requests with one pooled session per registry, urllib3's ``Retry`` for
+429/5xx/connection errors (honouring ``Retry-After``), Basic and Bearer challenges,
+``tags/list`` pagination through ``Link`` headers, blob existence, cross-repository
+mounts and a streaming copy as their fallback.
+
+Nothing secret is ever logged or put in an error: messages name the method, host and
+path; headers are never printed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import IO, TYPE_CHECKING, Any
+
+from .errors import NotFound, RegistryError, RegistryUnreachable
+from .reference import scheme_for
+
+if TYPE_CHECKING:
+    import requests
+
+log = logging.getLogger("tagger.registry")
+
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+MANIFEST_TYPES = (OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST)
+INDEX_TYPES = (OCI_INDEX, DOCKER_LIST)
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+MAX_RETRY_AFTER = 60.0
+CHUNK = 1 << 20
+
+
+def sha256_digest(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A manifest as the registry served it: exact bytes, media type and digest."""
+
+    data: bytes = field(repr=False)
+    media_type: str
+    digest: str
+
+    @classmethod
+    def from_bytes(cls, data: bytes, content_type: str | None = None) -> Manifest:
+        return cls(data, media_type_of(data, content_type), sha256_digest(data))
+
+    def json(self) -> dict[str, Any]:
+        doc = json.loads(self.data)
+        if not isinstance(doc, dict):
+            raise ValueError("manifest is not a JSON object")
+        return doc
+
+    @property
+    def is_index(self) -> bool:
+        return self.media_type in INDEX_TYPES
+
+    def children(self) -> list[dict[str, Any]]:
+        """Descriptors of the manifests an index lists."""
+        return list(self.json().get("manifests", [])) if self.is_index else []
+
+    def blobs(self) -> list[dict[str, Any]]:
+        """Descriptors of the config and layers an image manifest refers to."""
+        if self.is_index:
+            return []
+        doc = self.json()
+        out = [doc["config"]] if "config" in doc else []
+        return out + [
+            layer
+            for layer in doc.get("layers", [])
+            if not layer.get("urls")  # foreign layers stay put
+        ]
+
+
+def media_type_of(data: bytes, content_type: str | None) -> str:
+    """The media type of a manifest: the registry's Content-Type when it is a manifest
+    type, else the document's ``mediaType``, else inferred from its shape (an OCI
+    manifest may omit ``mediaType``)."""
+    ct = (content_type or "").split(";")[0].strip()
+    if ct in MANIFEST_TYPES or ct.startswith("application/vnd.docker.distribution.manifest.v1"):
+        return ct
+    try:
+        doc = json.loads(data)
+    except ValueError:
+        return ct or OCI_MANIFEST
+    if isinstance(doc, dict):
+        mt = doc.get("mediaType")
+        if isinstance(mt, str) and mt:
+            return mt
+        if "manifests" in doc:
+            return OCI_INDEX
+    return OCI_MANIFEST
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What a registry login needs; ``identity_token`` is an OAuth2 refresh token."""
+
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    identity_token: str | None = field(default=None, repr=False)
+
+
+CredentialLookup = Callable[[str], "Credentials | None"]
+
+
+def _no_credentials(registry: str) -> Credentials | None:
+    return None
+
+
+def _retry_class() -> type[Any]:
+    from urllib3.util.retry import Retry
+
+    class CappedRetry(Retry):
+        """urllib3's Retry with every Retry-After wait capped (a registry asking for an
+        hour would otherwise stall the pipeline)."""
+
+        def get_retry_after(self, response: Any) -> float | None:
+            value = super().get_retry_after(response)
+            return None if value is None else min(float(value), MAX_RETRY_AFTER)
+
+    return CappedRetry
+
+
+def _parse_challenge(header: str) -> tuple[str, dict[str, str]]:
+    scheme, _, rest = header.strip().partition(" ")
+    params: dict[str, str] = {}
+    i = 0
+    while i < len(rest):
+        eq = rest.find("=", i)
+        if eq < 0:
+            break
+        key = rest[i:eq].strip().strip(",").strip().lower()
+        if rest[eq + 1 : eq + 2] == '"':
+            end = rest.find('"', eq + 2)
+            end = len(rest) if end < 0 else end
+            params[key] = rest[eq + 2 : end]
+            i = end + 1
+        else:
+            end = rest.find(",", eq + 1)
+            end = len(rest) if end < 0 else end
+            params[key] = rest[eq + 1 : end].strip()
+            i = end
+        i += 1 if i < len(rest) and rest[i] == "," else 0
+    return scheme.lower(), params
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc)
+    for needle, reason in (
+        ("Connection refused", "connection refused"),
+        ("Name or service not known", "unknown host"),
+        ("nodename nor servname", "unknown host"),
+        ("Temporary failure in name resolution", "unknown host"),
+        ("timed out", "timed out"),
+        ("Read timed out", "timed out"),
+        ("RemoteDisconnected", "connection closed by the registry"),
+        ("Connection reset", "connection reset"),
+        ("Connection aborted", "connection aborted"),
+    ):
+        if needle in text:
+            return reason
+    return type(exc).__name__
+
+
+class _Body:
+    """A file-like body of known length streamed from a source response, so requests
+    sends Content-Length and never holds a whole blob in memory."""
+
+    def __init__(self, chunks: Iterator[bytes], length: int) -> None:
+        self._chunks = chunks
+        self._length = length
+        self._buf = b""
+        self.hash = hashlib.sha256()
+
+    def __len__(self) -> int:
+        return self._length
+
+    def read(self, n: int = -1) -> bytes:
+        while n < 0 or len(self._buf) < n:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                break
+            self._buf += chunk
+        out, self._buf = (self._buf, b"") if n < 0 else (self._buf[:n], self._buf[n:])
+        self.hash.update(out)
+        return out
+
+
+class RegistryClient:
+    """One registry host: a pooled session, its auth state and the API calls."""
+
+    def __init__(
+        self,
+        registry: str,
+        *,
+        insecure: frozenset[str] = frozenset(),
+        credentials: CredentialLookup = _no_credentials,
+        verify: bool | str = True,
+        retries: int = 4,
+        timeout: float = 30.0,
+        backoff: float = 0.5,
+        pool_size: int = 16,
+    ) -> None:
+        import requests
+        from requests.adapters import HTTPAdapter
+
+        self.registry = registry
+        self.base = f"{scheme_for(registry, insecure)}://{registry}"
+        self.verify = verify
+        self.timeout = timeout
+        self._credentials = credentials
+        self._creds_loaded = False
+        self._creds: Credentials | None = None
+        self._challenge: tuple[str, dict[str, str]] | None = None
+        self._tokens: dict[tuple[str, ...], str] = {}
+        self._lock = threading.Lock()
+        self._token_locks: dict[tuple[str, ...], threading.Lock] = {}
+        self.requests_made = 0
+        retry = _retry_class()(
+            total=retries,
+            connect=retries,
+            read=retries,
+            status=retries,
+            other=0,
+            allowed_methods=None,  # every call we retry is idempotent; uploads opt out
+            status_forcelist=RETRY_STATUSES,
+            backoff_factor=backoff,
+            backoff_jitter=backoff / 2,
+            backoff_max=MAX_RETRY_AFTER,
+            respect_retry_after_header=True,
+            raise_on_status=False,
+            raise_on_redirect=False,
+        )
+        self.session = requests.Session()
+        adapter = HTTPAdapter(max_retries=retry, pool_connections=1, pool_maxsize=pool_size)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        # streaming uploads cannot be replayed by urllib3: their own session, no retries
+        self._upload = requests.Session()
+        up = HTTPAdapter(max_retries=0, pool_connections=1, pool_maxsize=pool_size)
+        self._upload.mount("http://", up)
+        self._upload.mount("https://", up)
+
+    def close(self) -> None:
+        self.session.close()
+        self._upload.close()
+
+    # --- auth -----------------------------------------------------------------
+    def _creds_for(self) -> Credentials | None:
+        if not self._creds_loaded:
+            self._creds = self._credentials(self.registry)
+            self._creds_loaded = True
+        return self._creds
+
+    def _auth_header(self, scopes: tuple[str, ...]) -> str | None:
+        challenge = self._challenge
+        if challenge is None:
+            return None
+        scheme, params = challenge
+        creds = self._creds_for()
+        if scheme == "basic":
+            if creds is None or creds.username is None or creds.password is None:
+                return None
+            import base64
+
+            raw = f"{creds.username}:{creds.password}".encode()
+            return "Basic " + base64.b64encode(raw).decode()
+        if scheme == "bearer":
+            token = self._token(params, scopes)
+            return f"Bearer {token}"
+        return None
+
+    def _token(self, params: dict[str, str], scopes: tuple[str, ...]) -> str:
+        key = tuple(sorted(scopes))
+        with self._lock:
+            if key in self._tokens:
+                return self._tokens[key]
+            lock = self._token_locks.setdefault(key, threading.Lock())
+        with lock:  # threads asking for one scope set share one fetch
+            if key in self._tokens:
+                return self._tokens[key]
+            token = self._fetch_token(params, key)
+            with self._lock:
+                self._tokens[key] = token
+            return token
+
+    def _fetch_token(self, params: dict[str, str], scopes: tuple[str, ...]) -> str:
+        realm = params.get("realm")
+        if not realm:
+            raise RegistryError(
+                f"{self.registry} asked for a bearer token but named no realm",
+                "the registry's auth configuration is broken; ask its operators",
+            )
+        import requests
+
+        creds = self._creds_for()
+        query: list[tuple[str, str]] = []
+        if "service" in params:
+            query.append(("service", params["service"]))
+        query.extend(("scope", s) for s in scopes)
+        try:
+            self.requests_made += 1
+            if creds and creds.identity_token:
+                form = dict(query[:1])
+                form.update(
+                    grant_type="refresh_token",
+                    refresh_token=creds.identity_token,
+                    client_id="tagger",
+                    scope=" ".join(scopes),
+                )
+                resp = self.session.post(realm, data=form, timeout=self.timeout, verify=self.verify)
+            else:
+                auth = (
+                    (creds.username, creds.password)
+                    if creds and creds.username and creds.password
+                    else None
+                )
+                resp = self.session.get(
+                    realm, params=query, auth=auth, timeout=self.timeout, verify=self.verify
+                )
+        except requests.exceptions.RequestException as e:
+            raise self._transport_error(
+                e, "token server " + urllib.parse.urlsplit(realm).netloc
+            ) from None
+        log.debug("token %s -> %s", urllib.parse.urlsplit(realm).netloc, resp.status_code)
+        if resp.status_code in (401, 403):
+            who = creds.username if creds and creds.username else "anonymous"
+            raise RegistryError(
+                f"authentication to {self.registry} failed for {who}",
+                "check the username and password or token (TAGGER_USERNAME / TAGGER_PASSWORD,"
+                " or docker login)",
+                status=resp.status_code,
+            )
+        if resp.status_code != 200:
+            raise RegistryError(
+                f"the token server of {self.registry} answered {resp.status_code}",
+                "try again later; if it persists, check the registry's status",
+                status=resp.status_code,
+            )
+        try:
+            body = resp.json()
+            token = body.get("token") or body.get("access_token")
+        except ValueError:
+            token = None
+        if not isinstance(token, str) or not token:
+            raise RegistryError(
+                f"the token server of {self.registry} answered without a token",
+                "check the registry's auth configuration",
+            )
+        return token
+
+    # --- transport ------------------------------------------------------------
+    def _transport_error(self, exc: BaseException, what: str | None = None) -> RegistryError:
+        import requests
+
+        target = what or self.registry
+        if isinstance(exc, requests.exceptions.SSLError):
+            return RegistryUnreachable(
+                f"TLS verification of {target} failed",
+                "trust its CA (--ca-cert FILE or SSL_CERT_FILE), or for a registry without"
+                " TLS pass --insecure-registry HOST:PORT",
+            )
+        return RegistryUnreachable(
+            f"cannot reach {target}: {_reason(exc)}",
+            "check the registry address and your network; tagger retried before giving up",
+        )
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        scopes: Sequence[str],
+        ok: Sequence[int] = (200,),
+        headers: dict[str, str] | None = None,
+        data: bytes | IO[bytes] | _Body | None = None,
+        params: dict[str, str] | None = None,
+        stream: bool = False,
+        upload: bool = False,
+        url: str | None = None,
+    ) -> requests.Response:
+        """Send one API call; answer 401 challenges once; raise on statuses not in ``ok``."""
+        import requests
+
+        target = url or self.base + path
+        session = self._upload if upload else self.session
+        for attempt in (1, 2):
+            hdrs = dict(headers or {})
+            auth = self._auth_header(tuple(scopes))
+            if auth:
+                hdrs["Authorization"] = auth
+            try:
+                self.requests_made += 1
+                resp = session.request(
+                    method,
+                    target,
+                    headers=hdrs,
+                    data=data,
+                    params=params,
+                    stream=stream,
+                    timeout=self.timeout,
+                    verify=self.verify,
+                    allow_redirects=True,
+                )
+            except requests.exceptions.RequestException as e:
+                raise self._transport_error(e) from None
+            log.debug("%s %s -> %s", method, urllib.parse.urlsplit(resp.url).path, resp.status_code)
+            if resp.status_code == 401 and attempt == 1 and not upload:
+                header = resp.headers.get("WWW-Authenticate", "")
+                challenge = _parse_challenge(header) if header else None
+                if (
+                    challenge
+                    and challenge[0] in ("basic", "bearer")
+                    and (challenge != self._challenge or challenge[0] == "bearer")
+                ):
+                    with self._lock:
+                        if self._challenge is not None and challenge[0] == "bearer":
+                            self._tokens.pop(tuple(sorted(scopes)), None)  # expired
+                        self._challenge = challenge
+                    resp.close()
+                    continue
+            if resp.status_code in ok:
+                return resp
+            raise self._status_error(method, path, resp)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _status_error(self, method: str, path: str, resp: requests.Response) -> RegistryError:
+        code = message = None
+        try:
+            errors = resp.json().get("errors") or []
+            if errors:
+                code = errors[0].get("code")
+                message = errors[0].get("message")
+        except (ValueError, AttributeError):
+            pass
+        detail = f"{code}: {message}" if code else f"HTTP {resp.status_code}"
+        where = f"{method} {self.registry}{path}"
+        status = resp.status_code
+        creds = self._creds_for()
+        who = creds.username if creds and creds.username else "anonymous"
+        if status == 404:
+            return NotFound(f"{where}: not found ({detail})", status=status, code=code)
+        if status == 401:
+            return RegistryError(
+                f"authentication to {self.registry} failed for {who} ({detail})",
+                "check the credentials (TAGGER_USERNAME / TAGGER_PASSWORD, or docker login)",
+                status=status,
+                code=code,
+            )
+        if status == 403:
+            return RegistryError(
+                f"{who} may not {method} {self.registry}{path} ({detail})",
+                "ask for push/pull rights on the repository, or use other credentials",
+                status=status,
+                code=code,
+            )
+        hint = (
+            "the registry kept failing; try again later"
+            if status in RETRY_STATUSES
+            else "check the image reference and the registry's message"
+        )
+        return RegistryError(f"{where} failed: {detail}", hint, status=status, code=code)
+
+    # --- API calls ------------------------------------------------------------
+    @staticmethod
+    def pull(repo: str) -> str:
+        return f"repository:{repo}:pull"
+
+    @staticmethod
+    def push(repo: str) -> str:
+        return f"repository:{repo}:pull,push"
+
+    def ping(self) -> None:
+        """GET /v2/: is the registry there? (401 counts as there; learns the challenge.)"""
+        resp = self.request("GET", "/v2/", scopes=(), ok=(200, 401))
+        resp.close()
+
+    def get_manifest(self, repo: str, ref: str, *, push: bool = False) -> Manifest:
+        scope = self.push(repo) if push else self.pull(repo)
+        resp = self.request(
+            "GET",
+            f"/v2/{repo}/manifests/{ref}",
+            scopes=(scope,),
+            headers={"Accept": ", ".join(MANIFEST_TYPES)},
+        )
+        m = Manifest.from_bytes(resp.content, resp.headers.get("Content-Type"))
+        if ref.startswith("sha256:") and m.digest != ref:
+            raise RegistryError(
+                f"{self.registry}/{repo}@{ref} served content with digest {m.digest}",
+                "the registry is corrupt or a proxy altered the manifest",
+            )
+        return m
+
+    def head_manifest(self, repo: str, ref: str, *, push: bool = False) -> str | None:
+        """The digest a tag points at, or None when it does not exist."""
+        scope = self.push(repo) if push else self.pull(repo)
+        try:
+            resp = self.request(
+                "HEAD",
+                f"/v2/{repo}/manifests/{ref}",
+                scopes=(scope,),
+                headers={"Accept": ", ".join(MANIFEST_TYPES)},
+            )
+        except NotFound:
+            return None
+        digest = resp.headers.get("Docker-Content-Digest")
+        return digest or self.get_manifest(repo, ref, push=push).digest
+
+    def put_manifest(self, repo: str, ref: str, manifest: Manifest) -> None:
+        """PUT the exact bytes under ``ref`` (a tag or the digest)."""
+        for attempt in range(3):
+            try:
+                resp = self.request(
+                    "PUT",
+                    f"/v2/{repo}/manifests/{ref}",
+                    scopes=(self.push(repo),),
+                    ok=(200, 201, 202),
+                    headers={"Content-Type": manifest.media_type},
+                    data=manifest.data,
+                )
+                break
+            except RegistryError as e:
+                # distribution answers MANIFEST_BLOB_UNKNOWN while another writer re-PUTs
+                # a child of the same index; a PUT is idempotent, so try again
+                if e.code != "MANIFEST_BLOB_UNKNOWN" or attempt == 2:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
+        served = resp.headers.get("Docker-Content-Digest")
+        if served and served != manifest.digest:
+            raise RegistryError(
+                f"{self.registry}/{repo}:{ref} was stored with digest {served},"
+                f" not {manifest.digest}",
+                "the registry rewrote the manifest; it cannot be retagged byte for byte",
+            )
+
+    def list_tags(
+        self, repo: str, *, page_size: int | None = None, push: bool = False
+    ) -> list[str]:
+        """Every tag of the repository, following ``Link: <…>; rel="next"`` pages.
+        A repository that does not exist yet has no tags."""
+        scope = self.push(repo) if push else self.pull(repo)
+        tags: list[str] = []
+        url: str | None = None
+        params = {"n": str(page_size)} if page_size else None
+        seen: set[str] = set()
+        while True:
+            try:
+                resp = self.request(
+                    "GET", f"/v2/{repo}/tags/list", scopes=(scope,), url=url, params=params
+                )
+            except NotFound:
+                return tags
+            body = resp.json()
+            tags.extend(body.get("tags") or [])
+            nxt = resp.links.get("next", {}).get("url")
+            if not nxt:
+                return tags
+            url = urllib.parse.urljoin(resp.url, nxt)
+            if url in seen:  # a broken registry must not loop forever
+                return tags
+            seen.add(url)
+            params = None
+
+    def blob_exists(self, repo: str, digest: str) -> bool:
+        try:
+            self.request("HEAD", f"/v2/{repo}/blobs/{digest}", scopes=(self.push(repo),))
+            return True
+        except NotFound:
+            return False
+
+    def mount_blob(self, repo: str, digest: str, from_repo: str) -> str | None:
+        """Mount a blob from another repository of this registry. Returns None when
+        mounted, else the upload URL of the session the registry opened instead."""
+        resp = self.request(
+            "POST",
+            f"/v2/{repo}/blobs/uploads/",
+            scopes=(self.push(repo), self.pull(from_repo)),
+            params={"mount": digest, "from": from_repo},
+            ok=(201, 202),
+        )
+        if resp.status_code == 201:
+            return None
+        return urllib.parse.urljoin(resp.url, resp.headers["Location"])
+
+    def start_upload(self, repo: str) -> str:
+        resp = self.request(
+            "POST", f"/v2/{repo}/blobs/uploads/", scopes=(self.push(repo),), ok=(202,)
+        )
+        return urllib.parse.urljoin(resp.url, resp.headers["Location"])
+
+    def upload_blob(
+        self, repo: str, location: str, digest: str, chunks: Iterator[bytes], size: int
+    ) -> None:
+        """Finish an upload session with one streamed PUT (monolithic, never in memory)."""
+        body = _Body(chunks, size)
+        sep = "&" if "?" in location else "?"
+        url = f"{location}{sep}digest={urllib.parse.quote(digest)}"
+        self.request(
+            "PUT",
+            "/v2/" + repo + "/blobs/uploads/…",
+            scopes=(self.push(repo),),
+            url=url,
+            data=body,
+            headers={"Content-Type": "application/octet-stream"},
+            ok=(201, 204),
+            upload=True,
+        )
+
+    def stream_blob(self, repo: str, digest: str) -> Iterator[bytes]:
+        resp = self.request(
+            "GET", f"/v2/{repo}/blobs/{digest}", scopes=(self.pull(repo),), stream=True
+        )
+        try:
+            yield from resp.iter_content(CHUNK)
+        finally:
+            resp.close()
+
+
+def copy_blob(
+    src: RegistryClient, src_repo: str, dst: RegistryClient, dst_repo: str, desc: dict[str, Any]
+) -> str:
+    """Make a blob present in ``dst_repo``: skip it when there, mount it within one
+    registry, else stream it across. Returns what was done: exists/mounted/copied."""
+    digest = str(desc["digest"])
+    if dst.blob_exists(dst_repo, digest):
+        return "exists"
+    location = None
+    if src is dst or src.registry == dst.registry:
+        location = dst.mount_blob(dst_repo, digest, src_repo)
+        if location is None:
+            return "mounted"
+    location = location or dst.start_upload(dst_repo)
+    dst.upload_blob(
+        dst_repo, location, digest, src.stream_blob(src_repo, digest), int(desc["size"])
+    )
+    return "copied"

@@ -1,0 +1,504 @@
+"""The orchestration: read git and the registry, plan by the policy, write in order,
+verify and repair (shared/spec/tag-policy.md §4).
+
+Writes go T first, then X.Y, X, latest; before any write every target's T is checked,
+so a conflict anywhere writes nothing anywhere. After writing, the tag list is read
+again and any floating tag this release moved that a newer version now owns (a
+concurrent newer release published meanwhile) is pointed back at that version.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import Any
+
+from semver import Version
+
+from . import gitstate, policy
+from .config import Config
+from .errors import Interrupted, PolicyRefusal, RegistryUnreachable, UsageError
+from .gitstate import GitState
+from .reference import ImageRef, parse_reference, validate_tag
+from .registry import CredentialLookup, Manifest, RegistryClient
+from .sources import Source, open_source
+
+PARALLEL = 8
+
+
+@dataclass
+class TagResult:
+    tag: str
+    action: policy.Action
+    from_digest: str | None
+    to_digest: str | None
+    reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "tag": self.tag,
+            "action": self.action,
+            "from": self.from_digest,
+            "to": self.to_digest,
+            "reason": self.reason,
+        }
+
+
+@dataclass
+class ImageResult:
+    name: str  # the repository as the user wrote it
+    ref: ImageRef | None  # None in a plan with no image configured
+    tags: list[TagResult] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"image": self.name, "tags": [t.to_json() for t in self.tags]}
+
+
+@dataclass
+class Result:
+    command: str
+    version: Version | None = None
+    commit: str | None = None
+    immutable_tag: str | None = None
+    source: str | None = None
+    digest: str | None = None
+    dry_run: bool = False
+    images: list[ImageResult] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.command != "reconcile":
+            out.update(
+                version=str(self.version) if self.version else None,
+                commit=self.commit,
+                immutable_tag=self.immutable_tag,
+                source=self.source,
+                digest=self.digest,
+            )
+        out["dry_run"] = self.dry_run
+        out["images"] = [i.to_json() for i in self.images]
+        if self.notes:
+            out["notes"] = self.notes
+        return out
+
+
+class ReleaseRefused(PolicyRefusal):
+    """A refusal that comes with the plan that explains it."""
+
+    def __init__(self, message: str, hint: str | None, result: Result) -> None:
+        super().__init__(message, hint)
+        self.result = result
+
+
+# --- signals -------------------------------------------------------------------
+class StopFlag:
+    """SIGINT/SIGTERM set the flag; writes check it first (a safe point). A second
+    signal exits at once."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+
+    def install(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self._handle)
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.signum is not None:
+            os._exit(128 + signum)
+        self.signum = signum
+
+    def checkpoint(self, result: Result, what: str) -> None:
+        if self.signum is not None:
+            name = signal.Signals(self.signum).name
+            err = Interrupted(self.signum, f"stopped by {name} before {what}")
+            err.hint = "nothing half-written; run the same command again to finish"
+            err.result = result  # type: ignore[attr-defined]
+            raise err
+
+
+# --- registry access -----------------------------------------------------------
+class Registries:
+    """One client per registry host, shared by sources and targets."""
+
+    def __init__(
+        self,
+        insecure: frozenset[str] = frozenset(),
+        credentials: CredentialLookup | None = None,
+        **client_opts: Any,
+    ) -> None:
+        self.insecure = insecure
+        self.credentials = credentials
+        self.client_opts = client_opts
+        self._clients: dict[str, RegistryClient] = {}
+        self._lock = threading.Lock()
+
+    def client(self, registry: str) -> RegistryClient:
+        with self._lock:
+            if registry not in self._clients:
+                opts = dict(self.client_opts)
+                if self.credentials is not None:
+                    opts["credentials"] = self.credentials
+                self._clients[registry] = RegistryClient(registry, insecure=self.insecure, **opts)
+            return self._clients[registry]
+
+    @property
+    def requests_made(self) -> int:
+        return sum(c.requests_made for c in self._clients.values())
+
+    def close(self) -> None:
+        for c in self._clients.values():
+            c.close()
+
+
+# --- planning ------------------------------------------------------------------
+@dataclass(frozen=True)
+class Identity:
+    """What git says is being published: V, T and the facts the policy needs."""
+
+    state: GitState
+    version: Version | None
+    tag: str  # T
+    sha_tag: str  # the SHA tag of HEAD, where CI pushes every build
+
+
+def identify(cfg: Config, state: GitState, *, allow_dirty: bool) -> Identity:
+    """V and T for HEAD, refusing a dirty tree unless allowed (§1-§2)."""
+    if state.dirty and not allow_dirty:
+        shown = ", ".join(state.dirty_files[:5])
+        more = f" and {len(state.dirty_files) - 5} more" if len(state.dirty_files) > 5 else ""
+        raise PolicyRefusal(
+            f"the work tree has uncommitted changes: {shown}{more}",
+            "commit or stash them, or pass --allow-dirty (T gets -dirty, no floating tag moves)",
+        )
+    version = policy.release_version(state.tags, cfg.tag_prefix)
+    tag = policy.immutable_tag(
+        version,
+        state.commit,
+        dirty=state.dirty,
+        sha_prefix=cfg.sha_prefix,
+        sha_length=cfg.sha_length,
+    )
+    sha = policy.sha_tag(state.commit, cfg.sha_prefix, cfg.sha_length)
+    return Identity(state, version, validate_tag(tag), validate_tag(sha))
+
+
+def read_identity(cfg: Config, path: str, env: Mapping[str, str], *, allow_dirty: bool) -> Identity:
+    state = gitstate.current_state(path, env, untracked_dirty=cfg.untracked_dirty)
+    return identify(cfg, state, allow_dirty=allow_dirty)
+
+
+def _moves(cfg: Config, ident: Identity, published: Iterable[Version]) -> list[policy.Move]:
+    """T first, then the floating tags in write order."""
+    return [policy.immutable_move(ident.tag)] + policy.floating_moves(
+        ident.version,
+        published,
+        latest=cfg.latest,
+        major_zero=cfg.major_zero,
+        branch=ident.state.branch,
+        dirty=ident.state.dirty,
+    )
+
+
+def _parallel(fn: Callable[[Any], Any], items: Iterable[Any]) -> list[Any]:
+    items = list(items)
+    if len(items) <= 1:
+        return [fn(i) for i in items]
+    with ThreadPoolExecutor(min(PARALLEL, len(items))) as pool:
+        return list(pool.map(fn, items))
+
+
+def target_images(cfg: Config) -> list[tuple[str, ImageRef]]:
+    return [(i, parse_reference(i, allow_tag=False)) for i in cfg.images]
+
+
+def source_text(cfg: Config, ident: Identity, images: list[tuple[str, ImageRef]]) -> str:
+    """--source, else ``docker://<first image>:<sha tag>``: the image CI pushed."""
+    if cfg.source:
+        return cfg.source
+    if not images:
+        raise UsageError(
+            "no image to publish to", "pass --image REPOSITORY or set image in [tool.tagger]"
+        )
+    return f"docker://{images[0][0]}:{ident.sha_tag}"
+
+
+def _identity_result(
+    command: str, ident: Identity, source: str | None, digest: str | None, *, dry_run: bool
+) -> Result:
+    return Result(
+        command,
+        ident.version,
+        ident.state.commit,
+        ident.tag,
+        source,
+        digest,
+        dry_run,
+        notes=[f"used CI hint: {h}" for h in ident.state.hints],
+    )
+
+
+def plan_offline(
+    cfg: Config, ident: Identity, images: list[tuple[str, ImageRef]], note: str
+) -> Result:
+    """A plan from git alone: the published versions are the repository's stable
+    version tags; digests are unknown."""
+    published = {
+        Version(v.major, v.minor, v.patch)
+        for v in (
+            policy.parse_version(t, cfg.tag_prefix) for t in gitstate.all_tags(ident.state.root)
+        )
+        if v is not None and policy.is_stable(v)
+    }
+    result = _identity_result("plan", ident, cfg.source, None, dry_run=True)
+    result.notes.append(note)
+    moves = _moves(cfg, ident, published)
+    targets: list[tuple[str, ImageRef | None]] = [*images] or [("(no image configured)", None)]
+    for name, ref in targets:
+        ir = ImageResult(name, ref)
+        ir.tags = [
+            TagResult(m.tag, "create" if m.moves else "skip", None, None, m.reason) for m in moves
+        ]
+        result.images.append(ir)
+    return result
+
+
+@dataclass
+class Planned:
+    result: Result
+    source: Source | None = None
+    manifest: Manifest | None = None
+    published: dict[str, set[Version]] = field(default_factory=dict)  # by image name
+
+
+def _decide_image(
+    client: RegistryClient,
+    name: str,
+    ref: ImageRef,
+    tags: set[str],
+    moves: list[policy.Move],
+    digest: str,
+    *,
+    push: bool,
+) -> ImageResult:
+    """Turn the policy's moves into actions, reading digests only of tags that exist."""
+    existing = [m.tag for m in moves if m.tag in tags]
+    heads = _parallel(lambda t: client.head_manifest(ref.repository, t, push=push), existing)
+    current = dict(zip(existing, heads))
+    result = ImageResult(name, ref)
+    for i, m in enumerate(moves):
+        cur = current.get(m.tag)
+        if i == 0 and cur is not None and cur != digest:  # T never moves
+            result.tags.append(
+                TagResult(
+                    m.tag, "refused", cur, None, "immutable: already published as another image"
+                )
+            )
+            continue
+        action = policy.action_for(m.moves, cur, digest)
+        result.tags.append(TagResult(m.tag, action, cur, digest if m.moves else None, m.reason))
+    return result
+
+
+def plan(
+    cfg: Config,
+    ident: Identity,
+    regs: Registries,
+    *,
+    offline: bool = False,
+    dry_run: bool = True,
+    command: str = "plan",
+) -> Planned:
+    """What a release would do. Without images, offline, or (for ``plan``) with no
+    registry reachable, the published versions come from git tags."""
+    images = target_images(cfg)
+    if offline or not images:
+        why = "offline" if offline else "no --image given"
+        return Planned(plan_offline(cfg, ident, images, f"{why}: published versions from git tags"))
+    if command == "plan":
+        try:
+            regs.client(images[0][1].registry).ping()
+        except RegistryUnreachable as e:
+            return Planned(
+                plan_offline(cfg, ident, images, f"{e.message}: published versions from git tags")
+            )
+    src = source_text(cfg, ident, images)
+    source = open_source(src, regs.client)
+    push = not dry_run
+
+    # the source manifest and every target's tag list are independent: read them together
+    with ThreadPoolExecutor(PARALLEL) as pool:
+        fut_manifest = pool.submit(source.manifest)
+        fut_tags = [
+            pool.submit(regs.client(ref.registry).list_tags, ref.repository, push=push)
+            for _, ref in images
+        ]
+        manifest = fut_manifest.result()
+        tag_sets = [set(f.result()) for f in fut_tags]
+
+    planned = Planned(
+        _identity_result(command, ident, src, manifest.digest, dry_run=dry_run), source, manifest
+    )
+
+    def decide(i: int) -> ImageResult:
+        name, ref = images[i]
+        published = policy.published_versions(tag_sets[i])
+        planned.published[name] = published
+        moves = _moves(cfg, ident, published)
+        return _decide_image(
+            regs.client(ref.registry), name, ref, tag_sets[i], moves, manifest.digest, push=push
+        )
+
+    planned.result.images = _parallel(decide, range(len(images)))
+    return planned
+
+
+def refuse_conflicts(result: Result) -> None:
+    """§2: T already published as another image in any target refuses the whole release."""
+    conflicts = [(i, t) for i in result.images for t in i.tags if t.action == "refused"]
+    if conflicts:
+        image, tag = conflicts[0]
+        raise ReleaseRefused(
+            f"{image.name}:{tag.tag} already exists as {tag.from_digest}, not {result.digest};"
+            " an immutable tag never moves",
+            "nothing was written; release a new version (a new git tag) instead",
+            result,
+        )
+
+
+WRITE_ACTIONS = ("create", "move")
+
+
+def execute(
+    cfg: Config, ident: Identity, regs: Registries, planned: Planned, stop: StopFlag
+) -> Result:
+    """Write T then the floating tags to every target, then verify and repair."""
+    result = planned.result
+    assert planned.source is not None and planned.manifest is not None
+    manifest = planned.manifest
+    for image in result.images:
+        assert image.ref is not None
+        client = regs.client(image.ref.registry)
+        repo = image.ref.repository
+        writes = [t for t in image.tags if t.action in WRITE_ACTIONS]
+        if not writes:
+            continue
+        stop.checkpoint(result, f"writing to {image.name}")
+        planned.source.prepare(client, repo)
+        for t in writes:
+            stop.checkpoint(result, f"writing {image.name}:{t.tag}")
+            client.put_manifest(repo, t.tag, manifest)
+    for image in result.images:
+        _verify(cfg, ident, regs, image, manifest)
+    return result
+
+
+def _verify(
+    cfg: Config, ident: Identity, regs: Registries, image: ImageResult, manifest: Manifest
+) -> None:
+    """Re-read the published versions; repair floating tags this release moved that a
+    newer version, published concurrently, now owns."""
+    version = ident.version
+    if version is None:
+        return
+    written = {
+        t.tag: version
+        for t in image.tags[1:]
+        if t.action in WRITE_ACTIONS and (t.tag != policy.LATEST or cfg.latest.kind == "highest")
+    }
+    if not written:
+        return
+    assert image.ref is not None
+    client = regs.client(image.ref.registry)
+    repo = image.ref.repository
+    repairs = policy.repairs_needed(
+        written, policy.published_versions(client.list_tags(repo, push=True))
+    )
+    if not repairs:
+        return
+    owners = {str(v) for v in repairs.values()}
+    manifests = dict(
+        zip(owners, _parallel(lambda v: client.get_manifest(repo, v, push=True), owners))
+    )
+    for t in image.tags:
+        owner = repairs.get(t.tag)
+        if owner is None:
+            continue
+        m = manifests[str(owner)]
+        client.put_manifest(repo, t.tag, m)
+        t.action, t.to_digest = "skip", None
+        t.reason = f"{owner} is newer (published during this release; {t.tag} repaired)"
+
+
+def release(
+    cfg: Config, ident: Identity, regs: Registries, *, dry_run: bool, stop: StopFlag
+) -> Result:
+    planned = plan(cfg, ident, regs, dry_run=dry_run, command="release")
+    refuse_conflicts(planned.result)
+    if dry_run:
+        return planned.result
+    return execute(cfg, ident, regs, planned, stop)
+
+
+# --- reconcile -----------------------------------------------------------------
+def reconcile(cfg: Config, regs: Registries, *, dry_run: bool, stop: StopFlag) -> Result:
+    """Point every floating tag of each image at the highest published version of its
+    line (``latest`` only under the ``highest`` policy)."""
+    images = target_images(cfg)
+    if not images:
+        raise UsageError("no image to reconcile", "pass --image REPOSITORY or set image in config")
+    result = Result("reconcile", dry_run=dry_run)
+    for name, ref in images:
+        result.images.append(_reconcile_image(cfg, regs, name, ref, dry_run, stop, result))
+    return result
+
+
+def _reconcile_image(
+    cfg: Config,
+    regs: Registries,
+    name: str,
+    ref: ImageRef,
+    dry_run: bool,
+    stop: StopFlag,
+    result: Result,
+) -> ImageResult:
+    client = regs.client(ref.registry)
+    repo = ref.repository
+    push = not dry_run
+    tags = set(client.list_tags(repo, push=push))
+    targets = policy.reconcile_targets(
+        policy.published_versions(tags),
+        major_zero=cfg.major_zero,
+        latest=cfg.latest.kind == "highest",
+    )
+    owners = sorted({str(v) for v in targets.values()})
+    floating = [t for t in targets if t in tags]
+    digests = _parallel(lambda t: client.head_manifest(repo, t, push=push), owners + floating)
+    owner_digest = dict(zip(owners, digests[: len(owners)]))
+    current = dict(zip(floating, digests[len(owners) :]))
+    out = ImageResult(name, ref)
+    for tag, v in sorted(targets.items(), key=lambda kv: (kv[1], kv[0])):
+        want = owner_digest[str(v)]
+        cur = current.get(tag)
+        line = policy.line_of(tag)
+        assert line is not None
+        reason = f"highest {policy.line_name(line)} is {v}"
+        out.tags.append(TagResult(tag, policy.action_for(True, cur, want), cur, want, reason))
+    if dry_run:
+        return out
+    needed = {str(targets[t.tag]) for t in out.tags if t.action in WRITE_ACTIONS}
+    manifests = dict(
+        zip(needed, _parallel(lambda v: client.get_manifest(repo, v, push=True), needed))
+    )
+    for t in out.tags:
+        if t.action in WRITE_ACTIONS:
+            stop.checkpoint(result, f"writing {name}:{t.tag}")
+            client.put_manifest(repo, t.tag, manifests[str(targets[t.tag])])
+    return out
