@@ -138,6 +138,7 @@ def _run(
             click.echo(json.dumps({"error": str(e), "exit_code": e.exit_code}))
         raise
     finally:
+        stop.restore()
         regs.close()
     _print_result(result, as_json)
 
