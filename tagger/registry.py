@@ -252,15 +252,15 @@ class RegistryClient:
         adapter = HTTPAdapter(max_retries=retry, pool_connections=1, pool_maxsize=pool_size)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
-        # streaming uploads cannot be replayed by urllib3: their own session, no retries
-        self._upload = requests.Session()
-        up = HTTPAdapter(max_retries=0, pool_connections=1, pool_maxsize=pool_size)
-        self._upload.mount("http://", up)
-        self._upload.mount("https://", up)
+        # streamed uploads cannot be replayed by urllib3: a session that never retries
+        self._once = requests.Session()
+        once = HTTPAdapter(max_retries=0, pool_connections=1, pool_maxsize=pool_size)
+        self._once.mount("http://", once)
+        self._once.mount("https://", once)
 
     def close(self) -> None:
         self.session.close()
-        self._upload.close()
+        self._once.close()
 
     # --- auth -----------------------------------------------------------------
     def _creds_for(self) -> Credentials | None:
@@ -393,14 +393,15 @@ class RegistryClient:
         data: bytes | IO[bytes] | _Body | None = None,
         params: dict[str, str] | None = None,
         stream: bool = False,
-        upload: bool = False,
+        retry: bool = True,
         url: str | None = None,
     ) -> requests.Response:
-        """Send one API call; answer 401 challenges once; raise on statuses not in ``ok``."""
+        """Send one API call; answer 401 challenges once; raise on statuses not in ``ok``.
+        ``retry=False`` sends it once (streamed uploads cannot be replayed)."""
         import requests
 
         target = url or self.base + path
-        session = self._upload if upload else self.session
+        session = self.session if retry else self._once
         for attempt in (1, 2):
             hdrs = dict(headers or {})
             auth = self._auth_header(tuple(scopes))
@@ -422,7 +423,7 @@ class RegistryClient:
             except requests.exceptions.RequestException as e:
                 raise self._transport_error(e) from None
             log.debug("%s %s -> %s", method, urllib.parse.urlsplit(resp.url).path, resp.status_code)
-            if resp.status_code == 401 and attempt == 1 and not upload:
+            if resp.status_code == 401 and attempt == 1 and not isinstance(data, _Body):
                 header = resp.headers.get("WWW-Authenticate", "")
                 challenge = _parse_challenge(header) if header else None
                 if (
@@ -487,9 +488,9 @@ class RegistryClient:
     def push(repo: str) -> str:
         return f"repository:{repo}:pull,push"
 
-    def ping(self) -> None:
+    def ping(self, *, retry: bool = True) -> None:
         """GET /v2/: is the registry there? (401 counts as there; learns the challenge.)"""
-        resp = self.request("GET", "/v2/", scopes=(), ok=(200, 401))
+        resp = self.request("GET", "/v2/", scopes=(), ok=(200, 401), retry=retry)
         resp.close()
 
     def get_manifest(self, repo: str, ref: str, *, push: bool = False) -> Manifest:
@@ -620,7 +621,7 @@ class RegistryClient:
             data=body,
             headers={"Content-Type": "application/octet-stream"},
             ok=(201, 204),
-            upload=True,
+            retry=False,
         )
 
     def stream_blob(self, repo: str, digest: str) -> Iterator[bytes]:

@@ -330,7 +330,7 @@ def plan(
         return Planned(plan_offline(cfg, ident, images, f"{why}: published versions from git tags"))
     if command == "plan":
         try:
-            regs.client(images[0][1].registry).ping()
+            regs.client(images[0][1].registry).ping(retry=False)
         except RegistryUnreachable as e:
             return Planned(
                 plan_offline(cfg, ident, images, f"{e.message}: published versions from git tags")
