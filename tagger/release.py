@@ -490,7 +490,8 @@ def _reconcile_image(
     owner_digest = dict(zip(owners, digests[: len(owners)]))
     current = dict(zip(floating, digests[len(owners) :]))
     out = ImageResult(name, ref)
-    for tag, v in sorted(targets.items(), key=lambda kv: (kv[1], kv[0])):
+    order = sorted(targets.items(), key=lambda kv: (kv[1], -len(policy.line_of(kv[0]) or ())))
+    for tag, v in order:
         want = owner_digest[str(v)]
         cur = current.get(tag)
         line = policy.line_of(tag)
