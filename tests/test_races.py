@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from conftest import Registry, Repo
+
 from tagger import config, gitstate, release
 
 
