@@ -68,6 +68,9 @@ def registry_options(f: F) -> F:
             "--insecure-registry", "insecure", multiple=True, help="allow plain HTTP to HOST[:PORT]"
         ),
         click.option("--json", "as_json", is_flag=True, help="machine-readable result on stdout"),
+        click.option("--retries", type=int, default=None, help="retries per request [4]"),
+        click.option("--timeout", type=float, default=None, help="seconds per request [30]"),
+        click.option("--deadline", type=float, default=None, help="seconds for the run [600]"),
     ]
     for opt in reversed(options):
         f = opt(f)
@@ -111,6 +114,9 @@ def _flags(opts: dict[str, Any]) -> dict[str, Any]:
         "tag_prefix": opts.pop("tag_prefix", None),
         "sha_prefix": opts.pop("sha_prefix", None),
         "sha_length": opts.pop("sha_length", None),
+        "retries": opts.pop("retries", None),
+        "timeout": opts.pop("timeout", None),
+        "deadline": opts.pop("deadline", None),
     }
 
 
@@ -122,9 +128,11 @@ def _run(
     as_json = opts.pop("as_json")
     allow_dirty = opts.pop("allow_dirty", False)
     cfg = _config(ctx, **_flags(opts))
-    stop = StopFlag()
+    stop = StopFlag(cfg.deadline)
     stop.install()
-    regs = Registries(cfg.insecure_registries)
+    regs = Registries(
+        cfg.insecure_registries, retries=cfg.retries, timeout=cfg.timeout, expired=stop.expired
+    )
     try:
         ident = (
             read_identity(cfg, ctx.path, os.environ, allow_dirty=allow_dirty) if needs_git else None
@@ -214,15 +222,17 @@ def _print_result(result: Any, as_json: bool) -> None:
         click.echo(f"note: {note}", file=err)
     for image in result.images:
         click.echo(image.name, file=err)
-        rows = [("TAG", "ACTION", "FROM -> TO", "REASON")] + [
+        # a STATUS column only when a run stopped short: it shows where
+        status = result.stopped_short
+        rows = [("TAG", "ACTION", "FROM -> TO", "REASON") + (("STATUS",) if status else ())] + [
             (t.tag, t.action, f"{_short(t.from_digest)} -> {_short(t.to_digest)}", t.reason)
+            + ((t.status or "",) if status else ())
             for t in image.tags
         ]
-        widths = [max(len(r[i]) for r in rows) for i in range(3)]
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
         for r in rows:
-            click.echo(
-                "  " + "  ".join(c.ljust(w) for c, w in zip(r[:3], widths)) + "  " + r[3], file=err
-            )
+            cells = "  ".join(c.ljust(w) for c, w in zip(r, widths))
+            click.echo(f"  {cells}  {r[-1]}", file=err)
     if result.dry_run and result.command == "release":
         click.echo("dry run: nothing written", file=err)
 

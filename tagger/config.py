@@ -5,7 +5,8 @@ The file is looked for in the directory tagger runs in (``-C``), then at the roo
 its git work tree; the first ``.tagger.toml``, or ``pyproject.toml`` with a
 ``[tool.tagger]`` table, wins. Keys are spelt as the flags: ``image`` (a string or a
 list), ``source``, ``tag-prefix``, ``sha-prefix``, ``sha-length``, ``latest``,
-``major-zero``, ``untracked-dirty``, ``insecure-registry`` (a string or a list).
+``major-zero``, ``untracked-dirty``, ``insecure-registry`` (a string or a list),
+``retries``, ``timeout`` and ``deadline`` (seconds).
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ class Config:
     major_zero: bool = False
     untracked_dirty: bool = False
     insecure_registries: frozenset[str] = frozenset()
+    retries: int = 4  # per request, on connection errors, timeouts, 408/429/5xx
+    timeout: float = 30.0  # seconds per request
+    deadline: float = 600.0  # seconds for the whole run
     file: str | None = None  # where the file settings came from, for messages
 
 
@@ -51,6 +55,9 @@ _KEYS = {
     "untracked-dirty": "untracked_dirty",
     "insecure-registry": "insecure_registries",
     "insecure-registries": "insecure_registries",
+    "retries": "retries",
+    "timeout": "timeout",
+    "deadline": "deadline",
 }
 _ENV = {
     "TAGGER_IMAGE": "images",
@@ -62,6 +69,9 @@ _ENV = {
     "TAGGER_MAJOR_ZERO": "major_zero",
     "TAGGER_UNTRACKED_DIRTY": "untracked_dirty",
     "TAGGER_INSECURE_REGISTRY": "insecure_registries",
+    "TAGGER_RETRIES": "retries",
+    "TAGGER_TIMEOUT": "timeout",
+    "TAGGER_DEADLINE": "deadline",
 }
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -80,10 +90,26 @@ def _coerce(name: str, value: Any, where: str) -> Any:
                 raise ValueError("expected a string or a list of strings")
             return tuple(items) if name == "images" else frozenset(items)
         if name == "sha_length":
+            if not isinstance(value, (int, str)):  # int(7.5) would silently truncate
+                raise ValueError("expected a whole number from 4 to 40")
             n = int(value)
             if not 4 <= n <= 40 or isinstance(value, bool):
                 raise ValueError("expected a whole number from 4 to 40")
             return n
+        if name == "retries":
+            if isinstance(value, bool) or not isinstance(value, (int, str)):
+                raise ValueError("expected a whole number from 0 to 20")
+            n = int(value)
+            if not 0 <= n <= 20:
+                raise ValueError("expected a whole number from 0 to 20")
+            return n
+        if name in ("timeout", "deadline"):
+            if isinstance(value, bool):
+                raise ValueError("expected a number of seconds")
+            x = float(value)
+            if not 0 < x < 86400:
+                raise ValueError("expected a number of seconds above 0")
+            return x
         if name in ("major_zero", "untracked_dirty"):
             if isinstance(value, bool):
                 return value

@@ -7,6 +7,8 @@ request's method, host and path only, never from headers.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class TaggerError(Exception):
     """Root of every error tagger reports; ``exit_code`` is what the process exits with."""
@@ -17,6 +19,7 @@ class TaggerError(Exception):
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.result: Any = None  # the release report so far, when there is one
 
     def __str__(self) -> str:
         return self.message if not self.hint else f"{self.message}\n{self.hint}"

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
-from .errors import NotFound, RegistryError, RegistryUnreachable
+from .errors import DeadlineExceeded, NotFound, RegistryError, RegistryUnreachable
 from .reference import scheme_for
 
 if TYPE_CHECKING:
@@ -217,6 +217,7 @@ class RegistryClient:
         timeout: float = 30.0,
         backoff: float = 0.5,
         pool_size: int = 16,
+        expired: Callable[[], bool] | None = None,
     ) -> None:
         import requests
         from requests.adapters import HTTPAdapter
@@ -225,6 +226,7 @@ class RegistryClient:
         self.base = f"{scheme_for(registry, insecure)}://{registry}"
         self.verify = verify
         self.timeout = timeout
+        self._expired = expired
         self._credentials = credentials
         self._creds_loaded = False
         self._creds: Credentials | None = None
@@ -400,6 +402,11 @@ class RegistryClient:
         ``retry=False`` sends it once (streamed uploads cannot be replayed)."""
         import requests
 
+        if self._expired is not None and self._expired():
+            raise DeadlineExceeded(
+                f"the run's deadline passed before {method} {self.registry}{path}",
+                "raise --deadline, or run again: a re-run finishes the release",
+            )
         target = url or self.base + path
         session = self.session if retry else self._once
         for attempt in (1, 2):

@@ -12,9 +12,11 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from types import FrameType
 from typing import Any
 
@@ -22,7 +24,14 @@ from semver import Version
 
 from . import gitstate, policy
 from .config import Config
-from .errors import Interrupted, PolicyRefusal, RegistryUnreachable, UsageError
+from .errors import (
+    DeadlineExceeded,
+    Interrupted,
+    PolicyRefusal,
+    RegistryUnreachable,
+    TaggerError,
+    UsageError,
+)
 from .gitstate import GitState
 from .reference import ImageRef, parse_reference, validate_tag
 from .registry import CredentialLookup, Manifest, RegistryClient
@@ -38,15 +47,19 @@ class TagResult:
     from_digest: str | None
     to_digest: str | None
     reason: str
+    status: str | None = None  # after writing: done, not written, failed: reason
 
-    def to_json(self) -> dict[str, Any]:
-        return {
+    def to_json(self, with_status: bool = False) -> dict[str, Any]:
+        out = {
             "tag": self.tag,
             "action": self.action,
             "from": self.from_digest,
             "to": self.to_digest,
             "reason": self.reason,
         }
+        if with_status:
+            out["status"] = self.status or "not written"
+        return out
 
 
 @dataclass
@@ -55,8 +68,8 @@ class ImageResult:
     ref: ImageRef | None  # None in a plan with no image configured
     tags: list[TagResult] = field(default_factory=list)
 
-    def to_json(self) -> dict[str, Any]:
-        return {"image": self.name, "tags": [t.to_json() for t in self.tags]}
+    def to_json(self, with_status: bool = False) -> dict[str, Any]:
+        return {"image": self.name, "tags": [t.to_json(with_status) for t in self.tags]}
 
 
 @dataclass
@@ -71,6 +84,11 @@ class Result:
     images: list[ImageResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
+    @property
+    def stopped_short(self) -> bool:
+        """A write did not happen: the report then says per tag what was done."""
+        return any(t.status not in (None, "done") for i in self.images for t in i.tags)
+
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         if self.command != "reconcile":
@@ -82,7 +100,7 @@ class Result:
                 digest=self.digest,
             )
         out["dry_run"] = self.dry_run
-        out["images"] = [i.to_json() for i in self.images]
+        out["images"] = [i.to_json(self.stopped_short) for i in self.images]
         if self.notes:
             out["notes"] = self.notes
         return out
@@ -93,17 +111,23 @@ class ReleaseRefused(PolicyRefusal):
 
     def __init__(self, message: str, hint: str | None, result: Result) -> None:
         super().__init__(message, hint)
-        self.result = result
+        self.result: Result = result
 
 
-# --- signals -------------------------------------------------------------------
+# --- signals and the deadline ----------------------------------------------------
 class StopFlag:
-    """SIGINT/SIGTERM set the flag; writes check it first (a safe point). A second
-    signal exits at once."""
+    """Safe points for writes. SIGINT/SIGTERM set the flag and a write checks it first;
+    a second signal exits at once. ``deadline`` (seconds from now) stops the run the
+    same way once it has passed."""
 
-    def __init__(self) -> None:
+    def __init__(self, deadline: float | None = None) -> None:
         self.signum: int | None = None
+        self.deadline = deadline
+        self._deadline_at = None if deadline is None else time.monotonic() + deadline
         self._previous: dict[int, Any] = {}
+
+    def expired(self) -> bool:
+        return self._deadline_at is not None and time.monotonic() > self._deadline_at
 
     def install(self) -> None:
         if threading.current_thread() is not threading.main_thread():
@@ -122,12 +146,17 @@ class StopFlag:
         self.signum = signum
 
     def checkpoint(self, result: Result, what: str) -> None:
+        err: TaggerError
         if self.signum is not None:
             name = signal.Signals(self.signum).name
             err = Interrupted(self.signum, f"stopped by {name} before {what}")
-            err.hint = "nothing half-written; run the same command again to finish"
-            err.result = result  # type: ignore[attr-defined]
-            raise err
+        elif self.expired():
+            err = DeadlineExceeded(f"the deadline of {self.deadline:g} s passed before {what}")
+        else:
+            return
+        err.hint = "what is written is consistent; run the same command again to finish"
+        err.result = result
+        raise err
 
 
 # --- registry access -----------------------------------------------------------
@@ -387,8 +416,11 @@ def execute(
 ) -> Result:
     """Write T then the floating tags to every target, then verify and repair."""
     result = planned.result
-    assert planned.source is not None and planned.manifest is not None
-    manifest = planned.manifest
+    source, manifest = planned.source, planned.manifest
+    assert source is not None and manifest is not None
+    for image in result.images:
+        for t in image.tags:
+            t.status = "not written" if t.action in WRITE_ACTIONS else "done"
     for image in result.images:
         assert image.ref is not None
         client = regs.client(image.ref.registry)
@@ -397,13 +429,25 @@ def execute(
         if not writes:
             continue
         stop.checkpoint(result, f"writing to {image.name}")
-        planned.source.prepare(client, repo)
+        _write(result, writes[0], partial(source.prepare, client, repo))
         for t in writes:
             stop.checkpoint(result, f"writing {image.name}:{t.tag}")
-            client.put_manifest(repo, t.tag, manifest)
+            _write(result, t, partial(client.put_manifest, repo, t.tag, manifest))
+            t.status = "done"
     for image in result.images:
         _verify(cfg, ident, regs, image, manifest)
     return result
+
+
+def _write(result: Result, tag: TagResult, action: Callable[[], object]) -> None:
+    """Run one write; on failure mark the tag failed and attach the report."""
+    try:
+        action()
+    except TaggerError as e:
+        if not isinstance(e, DeadlineExceeded):  # stopped before the write: not written
+            tag.status = f"failed: {e.message}"
+        e.result = result
+        raise
 
 
 def _verify(
@@ -462,7 +506,7 @@ def reconcile(cfg: Config, regs: Registries, *, dry_run: bool, stop: StopFlag) -
         raise UsageError("no image to reconcile", "pass --image REPOSITORY or set image in config")
     result = Result("reconcile", dry_run=dry_run)
     for name, ref in images:
-        result.images.append(_reconcile_image(cfg, regs, name, ref, dry_run, stop, result))
+        _reconcile_image(cfg, regs, name, ref, dry_run, stop, result)
     return result
 
 
@@ -490,6 +534,7 @@ def _reconcile_image(
     owner_digest = dict(zip(owners, digests[: len(owners)]))
     current = dict(zip(floating, digests[len(owners) :]))
     out = ImageResult(name, ref)
+    result.images.append(out)
     order = sorted(targets.items(), key=lambda kv: (kv[1], -len(policy.line_of(kv[0]) or ())))
     for tag, v in order:
         want = owner_digest[str(v)]
@@ -505,7 +550,12 @@ def _reconcile_image(
         zip(needed, _parallel(lambda v: client.get_manifest(repo, v, push=True), needed))
     )
     for t in out.tags:
+        t.status = "not written" if t.action in WRITE_ACTIONS else "done"
+    for t in out.tags:
         if t.action in WRITE_ACTIONS:
             stop.checkpoint(result, f"writing {name}:{t.tag}")
-            client.put_manifest(repo, t.tag, manifests[str(targets[t.tag])])
+            _write(
+                result, t, partial(client.put_manifest, repo, t.tag, manifests[str(targets[t.tag])])
+            )
+            t.status = "done"
     return out
