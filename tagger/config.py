@@ -166,7 +166,9 @@ def load(
             values[name] = _coerce(name, value, f"{path}: {key}")
         values["file"] = str(path)
     for var, name in _ENV.items():
-        if var in env:
+        # an empty variable is unset (CI templates pass empty inputs), except for the
+        # prefixes, where empty is a real choice: tags like 1.2.3 with no prefix
+        if var in env and (env[var] != "" or name in ("tag_prefix", "sha_prefix")):
             values[name] = _coerce(name, env[var], var)
     known = {f.name for f in fields(Config)}
     for name, value in flags.items():

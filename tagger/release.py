@@ -38,6 +38,7 @@ from .registry import CredentialLookup, Manifest, RegistryClient
 from .sources import Source, open_source
 
 PARALLEL = 8
+MAX_REPAIR_ROUNDS = 5
 
 
 @dataclass
@@ -454,7 +455,8 @@ def _verify(
     cfg: Config, ident: Identity, regs: Registries, image: ImageResult, manifest: Manifest
 ) -> None:
     """Re-read the published versions; repair floating tags this release moved that a
-    newer version, published concurrently, now owns."""
+    newer version, published concurrently, now owns. A repair is itself checked the
+    same way, so a third release racing the repair cannot leave a tag behind."""
     version = ident.version
     if version is None:
         return
@@ -463,28 +465,27 @@ def _verify(
         for t in image.tags[1:]
         if t.action in WRITE_ACTIONS and (t.tag != policy.LATEST or cfg.latest.kind == "highest")
     }
-    if not written:
-        return
     assert image.ref is not None
     client = regs.client(image.ref.registry)
     repo = image.ref.repository
-    repairs = policy.repairs_needed(
-        written, policy.published_versions(client.list_tags(repo, push=True))
-    )
-    if not repairs:
-        return
-    owners = {str(v) for v in repairs.values()}
-    manifests = dict(
-        zip(owners, _parallel(lambda v: client.get_manifest(repo, v, push=True), owners))
-    )
-    for t in image.tags:
-        owner = repairs.get(t.tag)
-        if owner is None:
-            continue
-        m = manifests[str(owner)]
-        client.put_manifest(repo, t.tag, m)
-        t.action, t.to_digest = "skip", None
-        t.reason = f"{owner} is newer (published during this release; {t.tag} repaired)"
+    by_tag = {t.tag: t for t in image.tags}
+    for _round in range(MAX_REPAIR_ROUNDS):
+        if not written:
+            return
+        published = policy.published_versions(client.list_tags(repo, push=True))
+        repairs = policy.repairs_needed(written, published)
+        if not repairs:
+            return
+        owners = sorted({str(v) for v in repairs.values()})
+        manifests = dict(
+            zip(owners, _parallel(lambda v: client.get_manifest(repo, v, push=True), owners))
+        )
+        for tag, owner in repairs.items():
+            client.put_manifest(repo, tag, manifests[str(owner)])
+            t = by_tag[tag]
+            t.action, t.to_digest = "skip", None
+            t.reason = f"{owner} is newer (published during this release; {tag} repaired)"
+        written = dict(repairs)
 
 
 def release(
