@@ -208,20 +208,19 @@ def _short(digest: str | None) -> str:
 def _print_result(result: Any, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=None))
-    err = click.get_text_stream("stderr")
     if result.command != "reconcile":
         what = f"version {result.version}" if result.version else "no release version (SHA build)"
         commit = (result.commit or "")[:12]
         line = f"{result.command}: {result.immutable_tag} ({what}, commit {commit})"
         if result.source:
             line += f"\nsource: {result.source}" + (f" ({result.digest})" if result.digest else "")
-        click.echo(line, file=err)
+        click.echo(line, err=True)
     elif result.dry_run:
-        click.echo("reconcile --dry-run: nothing written", file=err)
+        click.echo("reconcile --dry-run: nothing written", err=True)
     for note in result.notes:
-        click.echo(f"note: {note}", file=err)
+        click.echo(f"note: {note}", err=True)
     for image in result.images:
-        click.echo(image.name, file=err)
+        click.echo(image.name, err=True)
         # a STATUS column only when a run stopped short: it shows where
         status = result.stopped_short
         rows = [("TAG", "ACTION", "FROM -> TO", "REASON") + (("STATUS",) if status else ())] + [
@@ -232,9 +231,9 @@ def _print_result(result: Any, as_json: bool) -> None:
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
         for r in rows:
             cells = "  ".join(c.ljust(w) for c, w in zip(r, widths))
-            click.echo(f"  {cells}  {r[-1]}", file=err)
+            click.echo(f"  {cells}  {r[-1]}", err=True)
     if result.dry_run and result.command == "release":
-        click.echo("dry run: nothing written", file=err)
+        click.echo("dry run: nothing written", err=True)
 
 
 def main(argv: list[str] | None = None) -> int:

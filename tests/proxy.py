@@ -1,13 +1,19 @@
 """A small HTTP proxy in front of the real registry, for what the registry cannot do
 itself: page ``tags/list`` (distribution 2.8 ignores ``n``/``last``), count and log
-requests, and hold requests until released."""
+requests, hold requests until released, and inject faults (503s, 429 with
+Retry-After, connection resets, latency). Fault decisions are a pure function of the
+seed and the request (method, path, how many times it was seen), so a run repeats
+whatever order parallel requests arrive in."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
+import time
 import urllib.parse
 from collections.abc import Callable
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import requests
@@ -15,12 +21,31 @@ import requests
 HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host"}
 
 
+@dataclass
+class Faults:
+    seed: int = 0
+    error_rate: float = 0.0  # answer 503 instead of forwarding
+    reset_rate: float = 0.0  # close the connection without an answer
+    first_429: int = 0  # answer the first N requests 429
+    retry_after: str = "1"  # the Retry-After of those 429s
+    latency: float = 0.0  # seconds added to every request
+    fail_all: int | None = None  # answer every request with this status
+
+
+class Drop(Exception):
+    """Raised by a hook: close the connection without forwarding or answering."""
+
+
 class Proxy:
     def __init__(self, upstream: str, *, page_size: int | None = None) -> None:
         self.upstream = upstream.rstrip("/")
         self.page_size = page_size
         self.log: list[tuple[str, str, int]] = []
+        self.times: list[tuple[float, str, str, int]] = []  # monotonic time of each answer
         self.hook: Callable[[str, str], None] | None = None  # called before forwarding
+        self.faults = Faults()
+        self._seen: dict[tuple[str, str], int] = {}
+        self._served = 0
         self._lock = threading.Lock()
         self._session = requests.Session()
         proxy = self
@@ -52,11 +77,63 @@ class Proxy:
     def count(self, method: str | None = None, contains: str = "") -> int:
         return sum(1 for m, p, _ in self.log if (method is None or m == method) and contains in p)
 
+    def _draw(self, method: str, path: str) -> tuple[int, float]:
+        with self._lock:
+            n = self._seen.get((method, path), 0)
+            self._seen[(method, path)] = n + 1
+            self._served += 1
+            served = self._served
+        key = f"{self.faults.seed}:{method}:{path}:{n}".encode()
+        return served, int.from_bytes(hashlib.sha256(key).digest()[:8], "big") / 2**64
+
+    def _fault(self, h: BaseHTTPRequestHandler) -> bool:
+        """Answer with an injected fault instead of forwarding; True when it did."""
+        f = self.faults
+        if f.latency:
+            time.sleep(f.latency)
+        served, x = self._draw(h.command, h.path)
+        status, headers = 0, {"Content-Type": "application/json"}
+        if f.fail_all is not None:
+            status = f.fail_all
+        elif served <= f.first_429:
+            status, headers["Retry-After"] = 429, f.retry_after
+        elif x < f.reset_rate:
+            self._record(h.command, h.path, 0)
+            h.close_connection = True
+            h.connection.shutdown(2)
+            return True
+        elif x < f.reset_rate + f.error_rate:
+            status = 503
+        if not status:
+            return False
+        self._record(h.command, h.path, status)
+        data = b'{"errors": [{"code": "UNAVAILABLE", "message": "injected fault"}]}'
+        h.send_response(status)
+        for k, v in headers.items():
+            h.send_header(k, v)
+        h.send_header("Content-Length", str(len(data)))
+        h.end_headers()
+        if h.command != "HEAD":
+            h.wfile.write(data)
+        return True
+
+    def _record(self, method: str, path: str, status: int) -> None:
+        with self._lock:
+            self.log.append((method, path, status))
+            self.times.append((time.monotonic(), method, path, status))
+
     def handle(self, h: BaseHTTPRequestHandler) -> None:
         length = int(h.headers.get("Content-Length") or 0)
         body = h.rfile.read(length) if length else None
         if self.hook is not None:
-            self.hook(h.command, h.path)
+            try:
+                self.hook(h.command, h.path)
+            except Drop:
+                h.close_connection = True
+                h.connection.shutdown(2)
+                return
+        if self._fault(h):
+            return
         parsed = urllib.parse.urlsplit(h.path)
         if self.page_size and h.command == "GET" and parsed.path.endswith("/tags/list"):
             status, headers, data = self._page(parsed)
@@ -74,8 +151,7 @@ class Proxy:
             headers = {k: v for k, v in r.headers.items() if k.lower() not in HOP}
             if "Location" in headers:
                 headers["Location"] = headers["Location"].replace(self.upstream, "")
-        with self._lock:
-            self.log.append((h.command, h.path, status))
+        self._record(h.command, h.path, status)
         h.send_response(status)
         for k, v in headers.items():
             h.send_header(k, v)
