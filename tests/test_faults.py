@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-
 from conftest import CI_VARS, Registry, Repo
 from proxy import Drop, Proxy
 
@@ -107,8 +106,8 @@ def test_retry_after_is_honoured(tagger: Any, registry: Registry, repo: Repo, pr
 def test_retry_after_as_http_date(
     tagger: Any, registry: Registry, repo: Repo, proxy: Proxy
 ) -> None:
-    from email.utils import formatdate
     import time
+    from email.utils import formatdate
 
     image, digest = _setup(registry, repo)
     proxy.faults.first_429 = 1
