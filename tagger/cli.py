@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import click
 
+from . import github
 from .errors import TaggerError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -142,13 +143,17 @@ def _run(
         partial = getattr(e, "result", None)
         if partial is not None:
             _print_result(partial, as_json)
-        elif as_json:
-            click.echo(json.dumps({"error": str(e), "exit_code": e.exit_code}))
+            github.report(partial, os.environ)
+        else:
+            if as_json:
+                click.echo(json.dumps({"error": str(e), "exit_code": e.exit_code}))
+            github.report_error(e, os.environ)
         raise
     finally:
         stop.restore()
         regs.close()
     _print_result(result, as_json)
+    github.report(result, os.environ)
 
 
 @cli.command()
@@ -169,15 +174,19 @@ def plan(ctx: Ctx, /, offline: bool, **opts: Any) -> None:
 @cli.command("release")
 @registry_options
 @click.option("--dry-run", is_flag=True, help="plan only")
+@click.option("--allow-pr", is_flag=True, help="publish from a GitHub pull request too")
 @click.pass_obj
-def release_cmd(ctx: Ctx, /, dry_run: bool, **opts: Any) -> None:
+def release_cmd(ctx: Ctx, /, dry_run: bool, allow_pr: bool, **opts: Any) -> None:
     """Publish T, then the floating tags the policy moves."""
     from . import release
 
     _run(
         ctx,
         opts,
-        lambda cfg, ident, rs: release.release(cfg, ident, rs[0], dry_run=dry_run, stop=rs[1]),
+        lambda cfg, ident, rs: (
+            github.held_release(cfg, ident, os.environ, allow_pr=allow_pr)
+            or release.release(cfg, ident, rs[0], dry_run=dry_run, stop=rs[1])
+        ),
     )
 
 
@@ -250,6 +259,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(e.exit_code)
     except click.ClickException as e:
         e.show()
+        github.annotate(e.format_message(), os.environ)
         return 2 if isinstance(e, click.UsageError) else int(e.exit_code)
     except TaggerError as e:
         _error(e, debug)
@@ -262,11 +272,10 @@ def main(argv: list[str] | None = None) -> int:
             import traceback
 
             traceback.print_exc()
-        click.echo(
-            f"tagger: unexpected error: {type(e).__name__}: {e}\n"
-            "rerun with --debug for a traceback, and report it",
-            err=True,
-        )
+        text = f"unexpected error: {type(e).__name__}: {e}"
+        text += "\nrerun with --debug for a traceback, and report it"
+        if not github.annotate(text, os.environ):
+            click.echo(f"tagger: {text}", err=True)
         return 1
 
 
@@ -275,6 +284,8 @@ def _error(e: TaggerError, debug: bool) -> None:
         import traceback
 
         traceback.print_exc()
+    if github.annotate(str(e), os.environ):  # in GitHub Actions: an annotation instead
+        return
     click.echo(f"tagger: {e.message}", err=True)
     if e.hint:
         click.echo(f"  {e.hint}", err=True)
