@@ -138,7 +138,10 @@ class Proxy:
         if self.page_size and h.command == "GET" and parsed.path.endswith("/tags/list"):
             status, headers, data = self._page(parsed)
         else:
-            headers_in = {k: v for k, v in h.headers.items() if k.lower() not in HOP}
+            headers_in: dict[str, str] = {}
+            for k, v in h.headers.items():  # a repeated header (skopeo's Accept) is joined
+                if k.lower() not in HOP:
+                    headers_in[k] = f"{headers_in[k]}, {v}" if k in headers_in else v
             r = self._session.request(
                 h.command,
                 self.upstream + h.path,
