@@ -399,9 +399,7 @@ class Runner:
                 for line in stream.splitlines():
                     m = _COMMAND.match(line)
                     if m and m[1] in ("error", "warning", "notice"):
-                        props = dict(
-                            p.split("=", 1) for p in (m[2] or "").split(",") if "=" in p
-                        )
+                        props = dict(p.split("=", 1) for p in (m[2] or "").split(",") if "=" in p)
                         annotations.append(
                             Annotation(m[1], _unescape(props.get("title", "")), _unescape(m[3]))
                         )

@@ -1,18 +1,69 @@
 """The GitHub Action (action.yml) run step by step as GitHub's runner runs it (see
 ghactions.py), against the real test registry, from `git clone --depth 1 --no-tags`
-workspaces like actions/checkout's default."""
+workspaces like actions/checkout's default; and the CI recipes: action.yml and every
+workflow validate against GitHub's and GitLab's schemas, the README shows each file
+under examples/ verbatim, and each recipe's tagger part runs against a real registry
+the way its CI would run it."""
 
 from __future__ import annotations
 
 import os
+import re
+import secrets
+import shutil
 import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
-from conftest import GIT_ENV, Registry, Repo
-from ghactions import ActionRun, Runner
+import yaml
+from conftest import GIT_ENV, Registry, Repo, need_binary, start_registry
+from ghactions import ActionRun, Runner, condition, read_outputs_file, substitute
 
 ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
+GITHUB_EXAMPLES = sorted((EXAMPLES / "github").glob("*.yml"))
+
+
+@dataclass
+class AuthRegistry:
+    """A registry that needs Basic auth, and an open one on the same storage (to push
+    sources and read results without credentials)."""
+
+    open: Registry
+    host: str
+    user: str
+    password: str
+
+
+@pytest.fixture(scope="session")
+def auth_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthRegistry]:
+    htpasswd = need_binary("htpasswd")
+    root = tmp_path_factory.mktemp("auth-registry")
+    user, password = "ci-user", "pw-" + secrets.token_urlsafe(16)
+    entry = subprocess.run(
+        [htpasswd, "-Bbn", user, password], capture_output=True, text=True, check=True
+    ).stdout
+    (root / "htpasswd").write_text(entry)
+    procs = []
+    try:
+        proc, open_host = start_registry(root / "open")
+        procs.append(proc)
+        (root / "auth").mkdir()
+        (root / "auth" / "data").symlink_to(root / "open" / "data")
+        proc, host = start_registry(
+            root / "auth", f"auth:\n  htpasswd: {{realm: basic-realm, path: {root / 'htpasswd'}}}\n"
+        )
+        procs.append(proc)
+        yield AuthRegistry(Registry(open_host, root / "open"), host, user, password)
+    finally:
+        for p in procs:
+            p.terminate()
+            p.wait(10)
 
 
 @pytest.fixture(scope="session")
@@ -43,16 +94,15 @@ def shallow_clone(origin: Repo, dest: Path, branch: str | None = None) -> Path:
         check=True,
         env={**os.environ, **GIT_ENV},
     )
-    assert subprocess.run(
-        ["git", "tag"], cwd=dest, capture_output=True, text=True, check=True
-    ).stdout == ""
+    assert (
+        subprocess.run(["git", "tag"], cwd=dest, capture_output=True, text=True, check=True).stdout
+        == ""
+    )
     assert (dest / ".git" / "shallow").exists()
     return dest
 
 
-def run_action(
-    runner_temp: Path, workspace: Path, env: dict[str, str], **inputs: str
-) -> ActionRun:
+def run_action(runner_temp: Path, workspace: Path, env: dict[str, str], **inputs: str) -> ActionRun:
     runner = Runner(runner_temp, workspace, env)
     return runner.run_action(ROOT, {k.replace("_", "-"): v for k, v in inputs.items()})
 
@@ -173,16 +223,12 @@ def test_backport_moves_only_its_minor_line(
     assert row(a, "latest", "skip", d130, None, "1.3.0 is newer") in run.summary.splitlines()
 
 
-def test_branch_push_is_a_sha_build(
-    registry: Registry, tmp_path: Path, runner_temp: Path
-) -> None:
+def test_branch_push_is_a_sha_build(registry: Registry, tmp_path: Path, runner_temp: Path) -> None:
     app = registry.new_repo()
     origin = Repo(tmp_path / "origin")
     digest = registry.push_image(app, origin.sha_tag)
     ws = shallow_clone(origin, tmp_path / "workspace")
-    env = job_env(
-        GITHUB_EVENT_NAME="push", GITHUB_REF="refs/heads/main", GITHUB_SHA=origin.head
-    )
+    env = job_env(GITHUB_EVENT_NAME="push", GITHUB_REF="refs/heads/main", GITHUB_SHA=origin.head)
     a = f"{registry.host}/{app}"
 
     run = run_action(runner_temp, ws, env, image=a)
@@ -266,9 +312,7 @@ def test_immutable_conflict_fails_the_step_with_an_annotation(
     registry.push_image(app, origin.sha_tag)
     ws = shallow_clone(origin, tmp_path / "workspace")
 
-    run = run_action(
-        runner_temp, ws, tag_push(origin, "1.0.0"), image=f"{registry.host}/{app}"
-    )
+    run = run_action(runner_temp, ws, tag_push(origin, "1.0.0"), image=f"{registry.host}/{app}")
     assert run.code == 3
     assert len(run.annotations) == 1
     ann = run.annotations[0]
@@ -301,3 +345,277 @@ def test_working_directory_and_comma_separated_images(
     assert [i["image"] for i in run.json["images"]] == images.split(",")
     assert set(registry.tags(a2)) == {"0.3.0", "0.3", "latest"}  # no "0" for 0.x
     assert registry.digest(a2, "0.3.0") == digest
+
+
+def test_credentials_reach_tagger_through_the_environment_only(
+    auth_registry: AuthRegistry, tmp_path: Path, runner_temp: Path
+) -> None:
+    reg = auth_registry
+    app = reg.open.new_repo("private")
+    origin = Repo(tmp_path / "origin")
+    origin.tag("v3.1.0")
+    digest = reg.open.push_image(app, origin.sha_tag)
+    ws = shallow_clone(origin, tmp_path / "workspace")
+    image = f"{reg.host}/{app}"
+
+    denied = run_action(runner_temp, ws, tag_push(origin, "3.1.0"), image=image)
+    assert denied.code == 4, denied.log
+    assert "TAGGER_USERNAME" in denied.annotations[0].message
+
+    run = run_action(
+        runner_temp, ws, tag_push(origin, "3.1.0"),
+        image=image, username=reg.user, password=reg.password,
+    )  # fmt: skip
+    assert run.code == 0, run.log
+    assert reg.open.state(app) == {
+        t: digest for t in (origin.sha_tag, "3.1.0", "3.1", "3", "latest")
+    }
+    everything = run.log + run.summary + "".join(run.outputs.values())
+    assert reg.password not in everything
+
+
+def test_registry_ca_input(registry: Registry, tmp_path: Path, runner_temp: Path) -> None:
+    """A PEM text is written to a file and handed to tagger with the default CAs; a
+    path that does not exist fails the step with an annotation."""
+    app = registry.new_repo()
+    origin = Repo(tmp_path / "origin")
+    registry.push_image(app, origin.sha_tag)
+    ws = shallow_clone(origin, tmp_path / "workspace")
+    env = job_env(GITHUB_EVENT_NAME="push", GITHUB_REF="refs/heads/main", GITHUB_SHA=origin.head)
+    image = f"{registry.host}/{app}"
+    pem = subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "/dev/null",
+         "-subj", "/CN=tagger test CA", "-days", "1"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+
+    run = run_action(runner_temp, ws, env, image=image, registry_ca=pem)
+    assert run.code == 0, run.log
+    bundle = (runner_temp / "tagger-ca-bundle.pem").read_text()
+    assert bundle.rstrip().endswith(pem.rstrip()) and bundle.count("BEGIN CERTIFICATE") > 10
+
+    run = run_action(runner_temp, ws, env, image=image, registry_ca="certs/missing.pem")
+    assert run.code == 2
+    assert [a.message for a in run.annotations] == ["registry-ca: no such file: certs/missing.pem"]
+
+
+# --- the recipes under examples/ --------------------------------------------------
+def check_jsonschema(schema: str, *files: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "check_jsonschema", "--builtin-schema", schema, *map(str, files)],
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_action_and_workflows_validate_against_the_schemas(tmp_path: Path) -> None:
+    assert WORKFLOWS and GITHUB_EXAMPLES
+    for schema, files in [
+        ("vendor.github-actions", [ROOT / "action.yml"]),
+        ("vendor.github-workflows", [*WORKFLOWS, *GITHUB_EXAMPLES]),
+        ("vendor.gitlab-ci", [EXAMPLES / "gitlab" / ".gitlab-ci.yml"]),
+    ]:
+        proc = check_jsonschema(schema, *files)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    # the check can fail: a composite run step without a shell is invalid
+    spec = yaml.safe_load((ROOT / "action.yml").read_text())
+    del spec["runs"]["steps"][0]["shell"]
+    broken = tmp_path / "action.yml"
+    broken.write_text(yaml.safe_dump(spec))
+    assert check_jsonschema("vendor.github-actions", broken).returncode == 1
+
+
+def test_readme_shows_every_example_verbatim() -> None:
+    readme = (ROOT / "README.md").read_text()
+    files = [p for p in sorted(EXAMPLES.rglob("*")) if p.is_file()]
+    assert len(files) >= 6
+    for f in files:
+        assert f.read_text().rstrip("\n") in readme, f"README does not show {f} as it is"
+        assert f"`{f.relative_to(ROOT)}`" in readme
+
+
+def workflow(name: str) -> dict[str, Any]:
+    return dict(yaml.safe_load((EXAMPLES / "github" / name).read_text()))
+
+
+def bash(script: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", "--noprofile", "--norc", "-e", "-o", "pipefail", "-c", script],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_github_recipe(auth_registry: AuthRegistry, tmp_path: Path, runner_temp: Path) -> None:
+    """examples/github/release.yml: the build job's sha tag is tagger's, and the release
+    job (checkout, the action with the recipe's inputs, the report step) publishes it
+    with the job's token; the release job runs on v* tags only."""
+    reg = auth_registry
+    wf = workflow("release.yml")
+    app = reg.open.new_repo("gh")
+    origin = Repo(tmp_path / "origin")
+    origin.tag("v1.4.0")
+    env = job_env(GITHUB_EVENT_NAME="push", GITHUB_REF="refs/tags/v1.4.0", GITHUB_SHA=origin.head)
+    contexts: dict[str, Any] = {
+        "env": {**wf["env"], "IMAGE": f"{reg.host}/{app}"},  # this test's registry
+        "github": {"actor": reg.user, "ref": env["GITHUB_REF"], "sha": origin.head},
+        "secrets": {"GITHUB_TOKEN": reg.password},
+        "steps": {},
+    }
+
+    # build: the step that names the tag, then what build-push-action does with it
+    sha_step = next(s for s in wf["jobs"]["build"]["steps"] if s.get("id") == "sha")
+    out = tmp_path / "sha-output"
+    proc = bash(sha_step["run"], tmp_path, {**env, "GITHUB_OUTPUT": str(out)})
+    assert proc.returncode == 0, proc.stderr
+    sha_tag = read_outputs_file(out)["tag"]
+    assert sha_tag == origin.sha_tag
+    digest = reg.open.push_image(app, sha_tag)
+
+    release = wf["jobs"]["release"]
+    assert release["needs"] == "build"
+    assert condition(release["if"], contexts, "success")
+    branch = {**contexts, "github": {**contexts["github"], "ref": "refs/heads/main"}}
+    assert not condition(release["if"], branch, "success")
+
+    ws = tmp_path / "workspace"
+    for step in release["steps"]:
+        uses = step.get("uses", "")
+        if uses.startswith("actions/checkout@"):
+            shallow_clone(origin, ws)
+        elif uses == "OWNER/tagger@v1":
+            inputs = {k: substitute(v, contexts) for k, v in step["with"].items()}
+            run = run_action(
+                runner_temp, ws, env, **{k.replace("-", "_"): v for k, v in inputs.items()}
+            )
+            assert run.code == 0, run.log
+            contexts["steps"][step["id"]] = {"outputs": run.outputs}
+        else:
+            step_env = {k: substitute(v, contexts) for k, v in step.get("env", {}).items()}
+            proc = bash(substitute(step["run"], contexts), ws, {**env, **step_env})
+            assert proc.returncode == 0, proc.stderr
+            report = proc.stdout
+    image = f"{reg.host}/{app}"
+    assert report.splitlines() == [
+        "published:",
+        f"{image}:1.4.0",
+        f"{image}:1.4",
+        f"{image}:1",
+        f"{image}:latest",
+    ]
+    assert reg.open.state(app) == {t: digest for t in (sha_tag, "1.4.0", "1.4", "1", "latest")}
+
+
+def test_metadata_action_example_is_what_the_migration_table_maps() -> None:
+    steps = workflow("metadata-action.yml")["jobs"]["docker"]["steps"]
+    meta = next(s for s in steps if s.get("id") == "meta")
+    readme = (ROOT / "README.md").read_text()
+    for line in meta["with"]["tags"].splitlines():
+        assert f"| `{line}` |" in readme, line
+
+
+def expand(value: str, env: dict[str, str]) -> str:
+    """GitLab's expansion of $VAR / ${VAR} in job variables."""
+    return re.sub(r"\$\{?(\w+)\}?", lambda m: env.get(m[1], ""), value)
+
+
+def tagger_path() -> str:
+    found = shutil.which("tagger") or str(Path(sys.executable).parent / "tagger")
+    assert Path(found).exists(), "pip install -e . provides the tagger command"
+    return str(Path(found).parent)
+
+
+def test_gitlab_recipe(auth_registry: AuthRegistry, tmp_path: Path) -> None:
+    """examples/gitlab/.gitlab-ci.yml: the build job's tag is tagger's sha tag; the
+    release job's script, with GitLab's variables, publishes from a tagless depth-1
+    clone with the job's registry credentials."""
+    reg = auth_registry
+    ci = yaml.safe_load((EXAMPLES / "gitlab" / ".gitlab-ci.yml").read_text())
+    app = reg.open.new_repo("gl")
+    origin = Repo(tmp_path / "origin")
+    origin.tag("v2.0.0")
+    gitlab = {
+        **job_env(),
+        "CI": "true",
+        "GITLAB_CI": "true",
+        "CI_COMMIT_TAG": "v2.0.0",
+        "CI_COMMIT_SHA": origin.head,
+        "CI_REGISTRY": reg.host,
+        "CI_REGISTRY_IMAGE": f"{reg.host}/{app}",
+        "CI_REGISTRY_USER": "gitlab-ci-token",
+        "CI_REGISTRY_PASSWORD": "not-the-password",
+    }
+
+    first = ci["build"]["script"][0]
+    assert first.startswith("SHA_TAG=")
+    proc = subprocess.run(
+        ["sh", "-c", f'{first}; printf %s "$SHA_TAG"'], env=gitlab, capture_output=True, text=True
+    )
+    assert proc.stdout == origin.sha_tag
+    digest = reg.open.push_image(app, origin.sha_tag)
+
+    job = ci["release"]
+    assert job["stage"] == "release" and job["variables"]["GIT_DEPTH"] == "1"
+    ws = shallow_clone(origin, tmp_path / "workspace")
+    variables = {k: expand(str(v), gitlab) for k, v in job["variables"].items()}
+    env = {**gitlab, **variables, "PATH": tagger_path() + os.pathsep + os.environ["PATH"]}
+
+    for wrong in (True, False):  # the job token stands for the password here
+        env["CI_REGISTRY_USER"] = reg.user
+        env["CI_REGISTRY_PASSWORD"] = "wrong" if wrong else reg.password
+        variables = {k: expand(str(v), env) for k, v in job["variables"].items()}
+        proc = subprocess.run(
+            ["sh", "-e", "-c", "\n".join(job["script"])],
+            cwd=ws,
+            env={**env, **variables},
+            capture_output=True,
+            text=True,
+        )
+        if wrong:
+            assert proc.returncode == 4, proc.stderr
+            assert reg.open.tags(app) == {origin.sha_tag}
+    assert proc.returncode == 0, proc.stderr
+    assert "used CI hint: tag v2.0.0" in proc.stderr
+    assert reg.open.state(app) == {
+        t: digest for t in (origin.sha_tag, "2.0.0", "2.0", "2", "latest")
+    }
+    assert reg.password not in proc.stdout + proc.stderr
+
+
+def test_shell_recipe(auth_registry: AuthRegistry, tmp_path: Path) -> None:
+    """examples/shell: build.sh names the image as tagger does; release.sh publishes
+    from an ordinary full clone with TAGGER_USERNAME / TAGGER_PASSWORD, as the
+    Jenkinsfile provides them."""
+    reg = auth_registry
+    build, release = EXAMPLES / "shell" / "build.sh", EXAMPLES / "shell" / "release.sh"
+    for script in (build, release):
+        assert subprocess.run(["sh", "-n", str(script)]).returncode == 0
+        assert os.access(script, os.X_OK)
+    repo = Repo(tmp_path / "checkout")
+    repo.tag("v2.1.0")
+    app = reg.open.new_repo("sh")
+    image = f"{reg.host}/{app}"
+
+    line = next(x for x in build.read_text().splitlines() if x.startswith("SHA_TAG="))
+    proc = subprocess.run(
+        ["sh", "-c", f'{line}; printf %s "$SHA_TAG"'], cwd=repo.path, capture_output=True, text=True
+    )
+    assert proc.stdout == repo.sha_tag
+    digest = reg.open.push_image(app, repo.sha_tag)
+
+    env = {**job_env(), "PATH": tagger_path() + os.pathsep + os.environ["PATH"]}
+    proc = subprocess.run([str(release)], cwd=repo.path, env=env, capture_output=True, text=True)
+    assert proc.returncode != 0 and "set IMAGE" in proc.stderr
+
+    env.update(IMAGE=image, TAGGER_USERNAME=reg.user, TAGGER_PASSWORD=reg.password)
+    proc = subprocess.run([str(release)], cwd=repo.path, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert reg.open.state(app) == {t: digest for t in (repo.sha_tag, "2.1.0", "2.1", "2", "latest")}
+
+    jenkinsfile = (EXAMPLES / "shell" / "Jenkinsfile").read_text()
+    assert "usernameVariable: 'TAGGER_USERNAME', passwordVariable: 'TAGGER_PASSWORD'" in (
+        " ".join(jenkinsfile.split())
+    )
+    assert re.findall(r"sh '(ci/\w+\.sh)'", jenkinsfile) == ["ci/build.sh", "ci/release.sh"]
