@@ -7,7 +7,6 @@ code here and only here, as one or two lines (a traceback only with ``--debug``)
 from __future__ import annotations
 
 import json
-import logging
 import os
 import sys
 from collections.abc import Callable
@@ -18,6 +17,7 @@ import click
 
 from . import github
 from .errors import TaggerError
+from .redact import redact, setup_logging
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -72,10 +72,33 @@ def registry_options(f: F) -> F:
         click.option("--retries", type=int, default=None, help="retries per request [4]"),
         click.option("--timeout", type=float, default=None, help="seconds per request [30]"),
         click.option("--deadline", type=float, default=None, help="seconds for the run [600]"),
+        click.option(
+            "--username",
+            "-u",
+            default=None,
+            help="login for the --image registries (with --password-stdin)",
+        ),
+        click.option(
+            "--password-stdin", is_flag=True, help="read the password or token from stdin"
+        ),
+        click.option(
+            "--password", hidden=True, expose_value=False, callback=_no_password_flag, is_eager=True
+        ),
+        click.option(
+            "--ca-cert", default=None, metavar="FILE", help="CA bundle to verify TLS with"
+        ),
     ]
     for opt in reversed(options):
         f = opt(f)
     return common_options(f)
+
+
+def _no_password_flag(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value is not None:  # never echo it
+        raise click.UsageError(
+            "a password is never taken from a flag value: pipe it to --password-stdin"
+            " (with --username), or set TAGGER_USERNAME / TAGGER_PASSWORD"
+        )
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -86,10 +109,7 @@ def registry_options(f: F) -> F:
 def cli(ctx: click.Context, path: str, debug: bool) -> None:
     """Publish container images under tags users can trust."""
     ctx.obj = Ctx(path, debug)
-    if debug:
-        logging.basicConfig(level=logging.DEBUG, stream=sys.stderr, format="debug: %(message)s")
-        for noisy in ("urllib3", "git"):
-            logging.getLogger(noisy).setLevel(logging.WARNING)
+    setup_logging(debug)  # every record through the redacting filter
 
 
 @cli.command()
@@ -124,15 +144,30 @@ def _flags(opts: dict[str, Any]) -> dict[str, Any]:
 def _run(
     ctx: Ctx, opts: dict[str, Any], action: Callable[[Any, Any, Any], Any], needs_git: bool = True
 ) -> None:
+    from . import credentials, tls
     from .release import Registries, StopFlag, read_identity
 
     as_json = opts.pop("as_json")
     allow_dirty = opts.pop("allow_dirty", False)
+    username, password_stdin = opts.pop("username", None), opts.pop("password_stdin", False)
+    ca_cert = opts.pop("ca_cert", None)
     cfg = _config(ctx, **_flags(opts))
+    login = credentials.resolver(
+        cfg.images,
+        username=username,
+        password_stdin=password_stdin,
+        stdin=sys.stdin,
+        env=os.environ,
+    )
     stop = StopFlag(cfg.deadline)
     stop.install()
     regs = Registries(
-        cfg.insecure_registries, retries=cfg.retries, timeout=cfg.timeout, expired=stop.expired
+        cfg.insecure_registries,
+        credentials=login,
+        verify=tls.ca_bundle(ca_cert, os.environ),
+        retries=cfg.retries,
+        timeout=cfg.timeout,
+        expired=stop.expired,
     )
     try:
         ident = (
@@ -271,8 +306,8 @@ def main(argv: list[str] | None = None) -> int:
         if debug:
             import traceback
 
-            traceback.print_exc()
-        text = f"unexpected error: {type(e).__name__}: {e}"
+            click.echo(redact(traceback.format_exc()).rstrip(), err=True)
+        text = redact(f"unexpected error: {type(e).__name__}: {e}")
         text += "\nrerun with --debug for a traceback, and report it"
         if not github.annotate(text, os.environ):
             click.echo(f"tagger: {text}", err=True)
@@ -283,7 +318,7 @@ def _error(e: TaggerError, debug: bool) -> None:
     if debug:
         import traceback
 
-        traceback.print_exc()
+        click.echo(redact(traceback.format_exc()).rstrip(), err=True)
     if github.annotate(str(e), os.environ):  # in GitHub Actions: an annotation instead
         return
     click.echo(f"tagger: {e.message}", err=True)

@@ -2,12 +2,16 @@
 
 Every error carries a message of one or two lines that says what happened and what to
 do next. Messages never contain a secret: the registry client builds them from the
-request's method, host and path only, never from headers.
+request's method, host and path only, never from headers, and whatever a message or
+hint is set to passes through ``redact`` (a password, token or auth header that slipped
+in is masked).
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from .redact import redact
 
 
 class TaggerError(Exception):
@@ -16,10 +20,26 @@ class TaggerError(Exception):
     exit_code = 1
 
     def __init__(self, message: str, hint: str | None = None) -> None:
-        super().__init__(message)
+        super().__init__(redact(message))
         self.message = message
         self.hint = hint
         self.result: Any = None  # the release report so far, when there is one
+
+    @property
+    def message(self) -> str:
+        return self._message
+
+    @message.setter
+    def message(self, text: str) -> None:
+        self._message = redact(text)
+
+    @property
+    def hint(self) -> str | None:
+        return self._hint
+
+    @hint.setter
+    def hint(self, text: str | None) -> None:
+        self._hint = None if text is None else redact(text)
 
     def __str__(self) -> str:
         return self.message if not self.hint else f"{self.message}\n{self.hint}"
@@ -58,6 +78,11 @@ class RegistryError(TaggerError):
         super().__init__(message, hint)
         self.status = status
         self.code = code
+
+
+class AuthError(RegistryError):
+    """Authentication or authorization failed, or credentials could not be read (a
+    credential helper missing or failing): exit 4, like every registry error."""
 
 
 class NotFound(RegistryError):

@@ -26,8 +26,9 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
-from .errors import DeadlineExceeded, NotFound, RegistryError, RegistryUnreachable
-from .reference import scheme_for
+from .errors import AuthError, DeadlineExceeded, NotFound, RegistryError, RegistryUnreachable
+from .redact import register as register_secret
+from .reference import is_loopback, scheme_for
 
 if TYPE_CHECKING:
     import requests
@@ -115,6 +116,7 @@ class Credentials:
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     identity_token: str | None = field(default=None, repr=False)
+    source: str = ""  # where they came from, for messages (never the secret itself)
 
 
 CredentialLookup = Callable[[str], "Credentials | None"]
@@ -159,6 +161,20 @@ def _parse_challenge(header: str) -> tuple[str, dict[str, str]]:
             i = end
         i += 1 if i < len(rest) and rest[i] == "," else 0
     return scheme.lower(), params
+
+
+def _tls_reason(exc: BaseException) -> str:
+    """What went wrong in a TLS handshake, in OpenSSL's words where it has some."""
+    text = str(exc)
+    if "WRONG_VERSION_NUMBER" in text or "wrong version number" in text:
+        return "the server does not speak TLS (a plain-HTTP registry?)"
+    for marker in ("certificate verify failed: ", "Hostname mismatch, "):
+        if marker in text:
+            rest = text.split(marker, 1)[1]
+            return rest.split(" (_ssl.c")[0].split("')")[0].split('")')[0].rstrip(".")
+    if "NO_CERTIFICATE_OR_CRL_FOUND" in text or "no certificate or crl found" in text:
+        return "the CA file holds no certificate"
+    return "the handshake failed"
 
 
 def _reason(exc: BaseException) -> str:
@@ -313,6 +329,18 @@ class RegistryClient:
         import requests
 
         creds = self._creds_for()
+        realm_host = urllib.parse.urlsplit(realm).netloc
+        if (
+            creds is not None
+            and realm.lower().startswith("http://")
+            and self.base.startswith("https://")
+            and not is_loopback(realm_host)
+        ):
+            raise AuthError(
+                f"{self.registry} sends logins to a plain-HTTP token server ({realm_host});"
+                " tagger will not send credentials unencrypted",
+                "ask the registry's operators to serve the token realm over HTTPS",
+            )
         query: list[tuple[str, str]] = []
         if "service" in params:
             query.append(("service", params["service"]))
@@ -341,15 +369,9 @@ class RegistryClient:
             raise self._transport_error(
                 e, "token server " + urllib.parse.urlsplit(realm).netloc
             ) from None
-        log.debug("token %s -> %s", urllib.parse.urlsplit(realm).netloc, resp.status_code)
+        log.debug("token %s -> %s", realm_host, resp.status_code)
         if resp.status_code in (401, 403):
-            who = creds.username if creds and creds.username else "anonymous"
-            raise RegistryError(
-                f"authentication to {self.registry} failed for {who}",
-                "check the username and password or token (TAGGER_USERNAME / TAGGER_PASSWORD,"
-                " or docker login)",
-                status=resp.status_code,
-            )
+            raise self._auth_failed(resp.status_code)
         if resp.status_code != 200:
             raise RegistryError(
                 f"the token server of {self.registry} answered {resp.status_code}",
@@ -366,7 +388,59 @@ class RegistryClient:
                 f"the token server of {self.registry} answered without a token",
                 "check the registry's auth configuration",
             )
+        register_secret(token)
         return token
+
+    def _who(self) -> str:
+        creds = self._creds_for()
+        if creds and creds.username:
+            return creds.username
+        return "the identity token" if creds and creds.identity_token else "anonymous"
+
+    def _auth_failed(self, status: int | None, code: str | None = None) -> AuthError:
+        """401 from the registry or its token server: the credentials were refused (or
+        there were none)."""
+        creds = self._creds_for()
+        if creds is None:
+            return AuthError(
+                f"{self.registry} requires authentication and tagger found no credentials for it",
+                f"log in with docker login {self.registry}, or set TAGGER_USERNAME /"
+                " TAGGER_PASSWORD (used for the --image registries)",
+                status=status,
+                code=code,
+            )
+        return AuthError(
+            f"authentication to {self.registry} failed for {self._who()}: check the username"
+            " and the password or token",
+            f"they came from {creds.source or 'the caller'}; fix them there, or log in again",
+            status=status,
+            code=code,
+        )
+
+    def _denied(
+        self, scopes: Sequence[str], challenge_scope: str | None, status: int, code: str | None
+    ) -> AuthError:
+        """403, or 401 ``insufficient_scope`` after a fresh token: logged in, not allowed."""
+        wanted = [s for s in (challenge_scope or "").split(" ") if s] or list(scopes)
+        pushing = [s for s in wanted if s.rsplit(":", 1)[-1].split(",").count("push")]
+        scope = (pushing or wanted or ["repository:?:pull"])[0]
+        repo = scope.split(":", 1)[-1].rsplit(":", 1)[0]
+        what = "push to" if pushing else "pull from"
+        if self._creds_for() is None:
+            return AuthError(
+                f"{self.registry}/{repo} refused anonymous access ({what.split()[0]})",
+                f"log in with docker login {self.registry}, or set TAGGER_USERNAME /"
+                " TAGGER_PASSWORD (used for the --image registries)",
+                status=status,
+                code=code,
+            )
+        return AuthError(
+            f"{self._who()} may not {what} {self.registry}/{repo}",
+            "ask for " + ("write" if pushing else "read") + " access to the repository (a"
+            " token with push rights for a release), or use other credentials",
+            status=status,
+            code=code,
+        )
 
     # --- transport ------------------------------------------------------------
     def _transport_error(self, exc: BaseException, what: str | None = None) -> RegistryError:
@@ -374,11 +448,16 @@ class RegistryClient:
 
         target = what or self.registry
         if isinstance(exc, requests.exceptions.SSLError):
-            return RegistryUnreachable(
-                f"TLS verification of {target} failed",
-                "trust its CA (--ca-cert FILE or SSL_CERT_FILE), or for a registry without"
-                " TLS pass --insecure-registry HOST:PORT",
-            )
+            reason = _tls_reason(exc)
+            if "does not speak TLS" in reason:
+                hint = f"for a registry without TLS pass --insecure-registry {self.registry}"
+            else:
+                trusted = f"tagger trusted {self.verify}; " if isinstance(self.verify, str) else ""
+                hint = (
+                    f"{trusted}pass --ca-cert FILE (or set SSL_CERT_FILE) with the CA that"
+                    f" signed the certificate of {target}"
+                )
+            return RegistryUnreachable(f"TLS verification of {target} failed: {reason}", hint)
         return RegistryUnreachable(
             f"cannot reach {target}: {_reason(exc)}",
             "check the registry address and your network; tagger retried before giving up",
@@ -433,23 +512,28 @@ class RegistryClient:
             if resp.status_code == 401 and attempt == 1 and not isinstance(data, _Body):
                 header = resp.headers.get("WWW-Authenticate", "")
                 challenge = _parse_challenge(header) if header else None
+                # answer it once: a new challenge, a request that went without credentials
+                # (another thread learned the challenge meanwhile), or a bearer token to renew
                 if (
                     challenge
                     and challenge[0] in ("basic", "bearer")
-                    and (challenge != self._challenge or challenge[0] == "bearer")
+                    and (challenge != self._challenge or challenge[0] == "bearer" or not auth)
                 ):
                     with self._lock:
-                        if self._challenge is not None and challenge[0] == "bearer":
-                            self._tokens.pop(tuple(sorted(scopes)), None)  # expired
+                        key = tuple(sorted(scopes))
+                        if challenge[0] == "bearer" and auth == f"Bearer {self._tokens.get(key)}":
+                            del self._tokens[key]  # expired or revoked: fetch a new one once
                         self._challenge = challenge
                     resp.close()
                     continue
             if resp.status_code in ok:
                 return resp
-            raise self._status_error(method, path, resp)
+            raise self._status_error(method, path, resp, scopes)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _status_error(self, method: str, path: str, resp: requests.Response) -> RegistryError:
+    def _status_error(
+        self, method: str, path: str, resp: requests.Response, scopes: Sequence[str] = ()
+    ) -> RegistryError:
         code = message = None
         try:
             errors = resp.json().get("errors") or []
@@ -461,24 +545,23 @@ class RegistryClient:
         detail = f"{code}: {message}" if code else f"HTTP {resp.status_code}"
         where = f"{method} {self.registry}{path}"
         status = resp.status_code
-        creds = self._creds_for()
-        who = creds.username if creds and creds.username else "anonymous"
         if status == 404:
             return NotFound(f"{where}: not found ({detail})", status=status, code=code)
-        if status == 401:
-            return RegistryError(
-                f"authentication to {self.registry} failed for {who} ({detail})",
-                "check the credentials (TAGGER_USERNAME / TAGGER_PASSWORD, or docker login)",
-                status=status,
-                code=code,
-            )
-        if status == 403:
-            return RegistryError(
-                f"{who} may not {method} {self.registry}{path} ({detail})",
-                "ask for push/pull rights on the repository, or use other credentials",
-                status=status,
-                code=code,
-            )
+        if status in (401, 403):
+            header = resp.headers.get("WWW-Authenticate", "")
+            params = _parse_challenge(header)[1] if header else {}
+            if status == 403 or params.get("error") == "insufficient_scope":
+                return self._denied(scopes, params.get("scope"), status, code)
+            if params.get("error") == "invalid_token" and self._creds_for() is not None:
+                return AuthError(  # a fresh token from its own token server, refused
+                    f"{self.registry} refused the token its token server issued for"
+                    f" {self._who()} ({params.get('error_description') or 'invalid_token'})",
+                    "check this machine's clock, and the registry's token settings (issuer,"
+                    " service, certificate)",
+                    status=status,
+                    code=code,
+                )
+            return self._auth_failed(status, code)
         hint = (
             "the registry kept failing; try again later"
             if status in RETRY_STATUSES

@@ -1,0 +1,281 @@
+"""Where registry credentials come from: the way ``docker login`` users expect.
+
+For a registry that hosts a target image (``--image``) the first match wins:
+
+1. ``--username USER`` with ``--password-stdin`` (the password is read from stdin;
+   never from a flag value);
+2. ``TAGGER_USERNAME`` / ``TAGGER_PASSWORD``;
+3. the Docker config: ``$DOCKER_CONFIG/config.json``, else ``~/.docker/config.json``:
+   ``credHelpers`` / ``credsStore`` (a ``docker-credential-NAME`` program, run with the
+   ``get`` protocol), then ``auths`` (``auth``: base64 ``user:password``;
+   ``identitytoken``: an OAuth2 refresh token).
+
+Any other registry (a ``--source`` on another host) gets the Docker config only: the
+credentials a pipeline passes for its target are never sent to another registry's
+auth server.
+
+The Docker config is parsed and matched by the docker SDK's ``docker.auth`` (no daemon
+involved; imported only when a registry asks for credentials), so keys are matched as
+docker does (``https://index.docker.io/v1/`` is Docker Hub, a URL key matches its
+host). Credential helpers are run here rather than through the SDK's ``Store``, so their
+output (and error text) is captured and never printed unfiltered, and so the different
+key spellings helpers answer with are normalised. Every secret read is registered with
+``redact`` before it is used.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import subprocess
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TextIO
+
+from . import redact
+from .errors import AuthError, ConfigError, UsageError
+from .reference import DOCKER_HUB_API, parse_reference
+from .registry import Credentials
+
+log = logging.getLogger("tagger.credentials")
+
+HUB_KEY = "docker.io"  # docker.auth's name for Docker Hub
+HUB_SERVER = "https://index.docker.io/v1/"  # what docker asks helpers for
+HELPER_PREFIX = "docker-credential-"
+HELPER_TIMEOUT = 60.0
+TOKEN_USERNAME = "<token>"  # a helper's way of saying "Secret is an identity token"
+LOGIN_HINT = "docker login {host}, or set TAGGER_USERNAME / TAGGER_PASSWORD"
+
+
+def make(
+    username: str | None,
+    password: str | None = None,
+    identity_token: str | None = None,
+    *,
+    source: str,
+) -> Credentials:
+    """Credentials, with every secret registered for redaction first."""
+    redact.register(password, username)
+    redact.register(identity_token, username)
+    return Credentials(username or None, password or None, identity_token or None, source)
+
+
+def explicit(
+    username: str | None, password_stdin: bool, stdin: TextIO, env: Mapping[str, str]
+) -> Credentials | None:
+    """Credentials from ``--username`` + ``--password-stdin``, else from
+    ``TAGGER_USERNAME`` / ``TAGGER_PASSWORD`` (empty counts as unset), else None."""
+    if password_stdin:
+        if not username:
+            raise UsageError(
+                "--password-stdin needs --username USER",
+                'pipe the password or token: echo "$TOKEN" | tagger … --username USER'
+                " --password-stdin",
+            )
+        password = stdin.read()
+        password = password.removesuffix("\n").removesuffix("\r")  # as docker login does
+        if not password:
+            raise UsageError(
+                "--password-stdin read an empty password from stdin",
+                'pipe the password or token: echo "$TOKEN" | tagger … --password-stdin',
+            )
+        return make(username, password, source="--username / --password-stdin")
+    if username:
+        raise UsageError(
+            "--username needs --password-stdin: a password is never taken from a flag value",
+            'pipe it: echo "$TOKEN" | tagger … --username USER --password-stdin,'
+            " or set TAGGER_USERNAME / TAGGER_PASSWORD",
+        )
+    env_user = env.get("TAGGER_USERNAME") or None
+    env_password = env.get("TAGGER_PASSWORD") or None
+    if env_user and env_password:
+        return make(env_user, env_password, source="TAGGER_USERNAME / TAGGER_PASSWORD")
+    if env_user or env_password:
+        have, missing = ("TAGGER_USERNAME", "TAGGER_PASSWORD")[:: 1 if env_user else -1]
+        raise ConfigError(
+            f"{have} is set but {missing} is not", "set both, or neither to use the Docker config"
+        )
+    return None
+
+
+def docker_config_path(env: Mapping[str, str]) -> Path:
+    """``$DOCKER_CONFIG/config.json``, else ``~/.docker/config.json``."""
+    if env.get("DOCKER_CONFIG"):
+        return Path(env["DOCKER_CONFIG"]) / "config.json"
+    home = Path(env["HOME"]) if env.get("HOME") else Path.home()
+    return home / ".docker" / "config.json"
+
+
+def _normalise(entry: Mapping[str, Any] | None, source: str) -> Credentials | None:
+    """Credentials from a helper's answer or a docker.auth entry, whatever the spelling:
+    ``Username``/``username``, ``Secret``/``Password``/``password``,
+    ``IdentityToken``/``identitytoken``; a username ``<token>`` marks an identity token."""
+    if not entry:
+        return None
+    keys = {str(k).lower().replace("_", ""): v for k, v in entry.items()}
+
+    def text(*names: str) -> str | None:
+        for n in names:
+            v = keys.get(n)
+            if isinstance(v, str) and v:
+                return v
+        return None
+
+    username = text("username", "user")
+    secret = text("secret", "password")
+    token = text("identitytoken")
+    if username == TOKEN_USERNAME:
+        username, token, secret = None, token or secret, None
+    if token:
+        return make(username, identity_token=token, source=source)
+    if username and secret:
+        return make(username, secret, source=source)
+    return None
+
+
+def run_helper(
+    name: str, server: str, env: Mapping[str, str], *, where: str
+) -> Mapping[str, Any] | None:
+    """``docker-credential-NAME get`` with the server on stdin: its JSON answer, or None
+    when it has no credentials for the server. ``where`` says what named the helper."""
+    program = HELPER_PREFIX + name
+    exe = shutil.which(program, path=env.get("PATH"))
+    if exe is None:
+        raise AuthError(
+            f"credential helper {program} is not installed or not on PATH",
+            f"{where} names it: install {program}, remove that entry, or set TAGGER_USERNAME"
+            " / TAGGER_PASSWORD",
+        )
+    try:
+        proc = subprocess.run(
+            [exe, "get"],
+            input=server.encode(),
+            capture_output=True,
+            timeout=HELPER_TIMEOUT,
+            env=dict(env),
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as e:
+        reason = "timed out" if isinstance(e, subprocess.TimeoutExpired) else e.strerror
+        raise AuthError(
+            f"credential helper {program} could not run for {server}: {reason}",
+            f"check the helper ({where} names it), or set TAGGER_USERNAME / TAGGER_PASSWORD",
+        ) from None
+    out = proc.stdout.decode(errors="replace").strip()
+    if proc.returncode != 0:
+        said = (out or proc.stderr.decode(errors="replace").strip()).splitlines()
+        first = said[0][:200] if said else f"exit status {proc.returncode}"
+        if "credentials not found" in first.lower():
+            return None
+        raise AuthError(
+            f"credential helper {program} failed for {server}: {first}",
+            f"log in again with the helper (docker login), fix it ({where} names it),"
+            " or set TAGGER_USERNAME / TAGGER_PASSWORD",
+        )
+    try:
+        answer = json.loads(out)
+    except ValueError:
+        answer = None
+    if not isinstance(answer, dict):
+        raise AuthError(
+            f"credential helper {program} answered something other than credentials for {server}",
+            f"check the helper ({where} names it), or set TAGGER_USERNAME / TAGGER_PASSWORD",
+        )
+    return answer
+
+
+def from_docker_config(registry: str, env: Mapping[str, str]) -> Credentials | None:
+    """The Docker config's credentials for ``registry`` (host[:port] as tagger reaches it;
+    Docker Hub is ``registry-1.docker.io``), or None."""
+    path = docker_config_path(env)
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        reason = e.msg if isinstance(e, json.JSONDecodeError) else type(e).__name__
+        raise ConfigError(
+            f"cannot read the Docker config {path}: {reason}",
+            "fix the file, or point DOCKER_CONFIG at a directory with a valid config.json",
+        ) from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"the Docker config {path} is not a JSON object", "fix the file")
+
+    import docker.auth  # the SDK's config parsing and matching; needs no daemon
+
+    hub = registry == DOCKER_HUB_API
+    key = HUB_KEY if hub else registry
+    try:
+        config = docker.auth.load_config(config_dict=dict(data))
+    except Exception as e:  # noqa: BLE001 - a bad auths entry: name the file, never its content
+        raise ConfigError(
+            f"cannot read the Docker config {path}: an auths entry is invalid ({type(e).__name__})",
+            "fix it (auth is base64 user:password), or log in again with docker login",
+        ) from None
+    store = config.get_credential_store(key)
+    if store:
+        server = HUB_SERVER if hub else registry
+        section = "credHelpers" if config.cred_helpers.get(server) else "credsStore"
+        where = f"{path} ({section})"
+        creds = _normalise(run_helper(store, server, env, where=where), where)
+        if creds is not None:
+            log.debug("credentials for %s: %s from %s", registry, creds.username, where)
+            return creds
+    entry = docker.auth.AuthConfig({"auths": config.auths}).resolve_authconfig(key)
+    creds = _normalise(entry, f"{path} (auths)")
+    if creds is not None:
+        log.debug("credentials for %s: %s from %s (auths)", registry, creds.username, path)
+    return creds
+
+
+class Resolver:
+    """The credential lookup a RegistryClient calls on its first challenge: thread-safe,
+    one lookup per registry (a helper runs once)."""
+
+    def __init__(
+        self,
+        explicit: Credentials | None,
+        targets: frozenset[str],
+        env: Mapping[str, str],
+    ) -> None:
+        self.explicit = explicit
+        self.targets = targets
+        self.env = env
+        self._cache: dict[str, Credentials | None] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, registry: str) -> Credentials | None:
+        with self._lock:
+            if registry not in self._cache:
+                self._cache[registry] = self._lookup(registry)
+            return self._cache[registry]
+
+    def _lookup(self, registry: str) -> Credentials | None:
+        if self.explicit is not None and registry in self.targets:
+            log.debug(
+                "credentials for %s: %s from %s",
+                registry,
+                self.explicit.username,
+                self.explicit.source,
+            )
+            return self.explicit
+        creds = from_docker_config(registry, self.env)
+        if creds is None:
+            log.debug("no credentials for %s", registry)
+        return creds
+
+
+def resolver(
+    images: tuple[str, ...],
+    *,
+    username: str | None,
+    password_stdin: bool,
+    stdin: TextIO,
+    env: Mapping[str, str],
+) -> Resolver:
+    """The lookup for a run: explicit credentials for the registries of ``images``, the
+    Docker config for every registry."""
+    targets = frozenset(parse_reference(i, allow_tag=False).registry for i in images)
+    return Resolver(explicit(username, password_stdin, stdin, env), targets, env)

@@ -1,0 +1,132 @@
+"""Keep secrets out of everything tagger prints: messages, logs, tracebacks, --json.
+
+Two layers, because either alone can miss something:
+
+- **known secrets**: every password, identity token and bearer token tagger handles is
+  registered here when it is read or received (with the forms it travels in: the
+  ``user:password`` base64 of a Basic header and a Docker config ``auth`` field, and the
+  URL-encoded form of a form post); any occurrence is replaced;
+- **shapes of secrets**: ``Authorization:`` header values, ``Basic``/``Bearer``
+  credentials, JWTs, and ``password``/``secret``/``token``/``auth`` keys in JSON, forms or
+  key=value text, whatever their value.
+
+``redact`` is applied to every TaggerError's text when it is made (errors.py), to the
+tracebacks and last-resort errors the entry point prints, and, through
+``RedactingFilter``, to every log record tagger's handler prints.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import re
+import threading
+import urllib.parse
+
+MASK = "<redacted>"
+MIN_LENGTH = 4  # shorter values would mask ordinary words and digits everywhere
+
+_lock = threading.Lock()
+_secrets: set[str] = set()
+_pattern: re.Pattern[str] | None = None
+
+_SHAPES = [
+    # an Authorization header, as text or in a repr'd dict: the value up to the line end
+    # or the closing quote
+    (
+        re.compile(r"((?:proxy-)?authorization['\"]?\s*[:=]\s*['\"]?)[^'\"\r\n]+", re.I),
+        r"\1" + MASK,
+    ),
+    # Basic / Bearer credentials: not a challenge's "Bearer realm=...", not plain words
+    (
+        re.compile(
+            r"\b(Basic|Bearer)(\s+)(?![A-Za-z]+=)(?=[A-Za-z]*[0-9._~+/=-])[A-Za-z0-9._~+/=-]{8,}",
+            re.I,
+        ),
+        r"\1\2" + MASK,
+    ),
+    # a JWT anywhere
+    (re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"), MASK),
+    # secret-looking keys in JSON, forms, key=value or key: value text (TAGGER_PASSWORD=)
+    (
+        re.compile(
+            r"""((?<![A-Za-z0-9])(?:password|passwd|secret|auth|identity_?token|refresh_token"""
+            r"""|access_token|registry_?token|token)['"]?\s*[:=]\s*['"]?)"""
+            r"""(?!<redacted>)[^'"\s&,;}]+""",
+            re.I,
+        ),
+        r"\1" + MASK,
+    ),
+]
+
+
+def register(secret: str | None, username: str | None = None) -> None:
+    """Remember a secret so that it never appears in output; with a username, also the
+    base64 ``username:secret`` of a Basic header or a Docker config ``auth`` field."""
+    global _pattern
+    if not secret:
+        return
+    forms = {secret, urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret)}
+    if username is not None:
+        raw = f"{username}:{secret}".encode()
+        b64 = base64.b64encode(raw).decode()
+        forms |= {b64, b64.rstrip("="), base64.urlsafe_b64encode(raw).decode()}
+    forms = {f for f in forms if len(f) >= MIN_LENGTH}
+    with _lock:
+        if forms <= _secrets:
+            return
+        _secrets.update(forms)
+        ordered = sorted(_secrets, key=len, reverse=True)  # longest first: no partial masks
+        _pattern = re.compile("|".join(re.escape(s) for s in ordered))
+
+
+def redact(text: str) -> str:
+    """``text`` with every registered secret and every secret-shaped value masked."""
+    if not text:
+        return text
+    pattern = _pattern
+    if pattern is not None:
+        text = pattern.sub(MASK, text)
+    for shape, repl in _SHAPES:
+        text = shape.sub(repl, text)
+    return text
+
+
+class RedactingFilter(logging.Filter):
+    """Masks secrets in a record's final message (arguments merged) and traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        clean = redact(message)
+        if clean != message or record.args:
+            record.msg, record.args = clean, None
+        if record.exc_info:
+            text = logging.Formatter().formatException(record.exc_info)
+            record.exc_text, record.exc_info = redact(text), None
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
+        return True
+
+
+_HANDLER_MARK = "_tagger_handler"
+
+
+def setup_logging(debug: bool) -> None:
+    """Send log records to stderr through the redacting filter: every record with
+    ``--debug`` (request lines, never headers), else warnings only (as Python's own
+    last-resort handler would print them, but filtered)."""
+    import sys
+
+    root = logging.getLogger()
+    for h in [h for h in root.handlers if getattr(h, _HANDLER_MARK, False)]:
+        root.removeHandler(h)  # an earlier run in this process (tests) left one
+    handler = logging.StreamHandler(sys.stderr)
+    setattr(handler, _HANDLER_MARK, True)
+    handler.addFilter(RedactingFilter())
+    handler.setFormatter(logging.Formatter("debug: %(message)s" if debug else "%(message)s"))
+    handler.setLevel(logging.DEBUG if debug else logging.WARNING)
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if debug else logging.WARNING)
+    if debug:
+        for noisy in ("urllib3", "git", "docker"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
