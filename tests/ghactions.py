@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+BASH = shutil.which("bash") or "/bin/bash"  # found once: a step may run with any PATH
 
 # --- expressions -------------------------------------------------------------------
 _TOKEN = re.compile(
@@ -444,7 +447,7 @@ class Runner:
         if step.get("working-directory"):
             cwd = self.workspace / substitute(step["working-directory"], contexts)
         proc = subprocess.run(
-            ["bash", "--noprofile", "--norc", "-e", "-o", "pipefail", str(script)],
+            [BASH, "--noprofile", "--norc", "-e", "-o", "pipefail", str(script)],
             cwd=cwd,
             env=env,
             capture_output=True,

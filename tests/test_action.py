@@ -326,6 +326,18 @@ def test_immutable_conflict_fails_the_step_with_an_annotation(
     assert registry.digest(app, "1.0.0") == other
 
 
+def test_a_runner_without_python_3_10_gets_actions_setup_python(
+    tmp_path: Path, runner_temp: Path
+) -> None:
+    """The action's first step looks for python3/python 3.10+; without one, the next
+    step is actions/setup-python (which this simulation cannot run, so it says so)."""
+    origin = Repo(tmp_path / "origin")
+    ws = shallow_clone(origin, tmp_path / "workspace")
+    env = {**job_env(GITHUB_REF="refs/heads/main", GITHUB_SHA=origin.head), "PATH": "/nonexistent"}
+    with pytest.raises(AssertionError, match="would run `uses: actions/setup-python@v5`"):
+        run_action(runner_temp, ws, env, image="127.0.0.1:1/app")
+
+
 def test_working_directory_and_comma_separated_images(
     registry: Registry, tmp_path: Path, runner_temp: Path
 ) -> None:
