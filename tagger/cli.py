@@ -66,6 +66,11 @@ def registry_options(f: F) -> F:
         click.option("--latest", default=None, help="highest | never | always | branch:NAME"),
         click.option("--major-zero/--no-major-zero", default=None, help="make a 0 tag"),
         click.option(
+            "--require-revision/--no-require-revision",
+            default=None,
+            help="refuse a source without an org.opencontainers.image.revision label",
+        ),
+        click.option(
             "--insecure-registry", "insecure", multiple=True, help="allow plain HTTP to HOST[:PORT]"
         ),
         click.option("--json", "as_json", is_flag=True, help="machine-readable result on stdout"),
@@ -131,6 +136,7 @@ def _flags(opts: dict[str, Any]) -> dict[str, Any]:
         "source": opts.pop("source", None),
         "latest": opts.pop("latest", None),
         "major_zero": opts.pop("major_zero", None),
+        "require_revision": opts.pop("require_revision", None),
         "insecure_registries": tuple(opts.pop("insecure", ())) or None,
         "tag_prefix": opts.pop("tag_prefix", None),
         "sha_prefix": opts.pop("sha_prefix", None),
@@ -263,6 +269,8 @@ def _print_result(result: Any, as_json: bool) -> None:
         click.echo("reconcile --dry-run: nothing written", err=True)
     for note in result.notes:
         click.echo(f"note: {note}", err=True)
+    for warning in getattr(result, "warnings", ()):
+        click.echo(f"warning: {warning}", err=True)
     for image in result.images:
         click.echo(image.name, err=True)
         # a STATUS column only when a run stopped short: it shows where

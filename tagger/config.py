@@ -5,8 +5,8 @@ The file is looked for in the directory tagger runs in (``-C``), then at the roo
 its git work tree; the first ``.tagger.toml``, or ``pyproject.toml`` with a
 ``[tool.tagger]`` table, wins. Keys are spelt as the flags: ``image`` (a string or a
 list), ``source``, ``tag-prefix``, ``sha-prefix``, ``sha-length``, ``latest``,
-``major-zero``, ``untracked-dirty``, ``insecure-registry`` (a string or a list),
-``retries``, ``timeout`` and ``deadline`` (seconds).
+``major-zero``, ``untracked-dirty``, ``require-revision``, ``insecure-registry`` (a
+string or a list), ``retries``, ``timeout`` and ``deadline`` (seconds).
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ class Config:
     latest: LatestPolicy = LatestPolicy()
     major_zero: bool = False
     untracked_dirty: bool = False
+    require_revision: bool = False  # refuse images without a revision label
     insecure_registries: frozenset[str] = frozenset()
     retries: int = 4  # per request, on connection errors, timeouts, 408/429/5xx
     timeout: float = 30.0  # seconds per request
@@ -53,6 +54,7 @@ _KEYS = {
     "latest": "latest",
     "major-zero": "major_zero",
     "untracked-dirty": "untracked_dirty",
+    "require-revision": "require_revision",
     "insecure-registry": "insecure_registries",
     "insecure-registries": "insecure_registries",
     "retries": "retries",
@@ -68,6 +70,7 @@ _ENV = {
     "TAGGER_LATEST": "latest",
     "TAGGER_MAJOR_ZERO": "major_zero",
     "TAGGER_UNTRACKED_DIRTY": "untracked_dirty",
+    "TAGGER_REQUIRE_REVISION": "require_revision",
     "TAGGER_INSECURE_REGISTRY": "insecure_registries",
     "TAGGER_RETRIES": "retries",
     "TAGGER_TIMEOUT": "timeout",
@@ -110,7 +113,7 @@ def _coerce(name: str, value: Any, where: str) -> Any:
             if not 0 < x < 86400:
                 raise ValueError("expected a number of seconds above 0")
             return x
-        if name in ("major_zero", "untracked_dirty"):
+        if name in ("major_zero", "untracked_dirty", "require_revision"):
             if isinstance(value, bool):
                 return value
             text = str(value).strip().lower()

@@ -8,7 +8,8 @@ and PUT back unchanged, so its digest never changes (as crane does). The client 
 small: requests with one pooled session per registry, urllib3's ``Retry`` for
 429/5xx/connection errors (honouring ``Retry-After``), Basic and Bearer challenges,
 ``tags/list`` pagination through ``Link`` headers, blob existence, cross-repository
-mounts and a streaming copy as their fallback.
+mounts, and streamed blob downloads and uploads (what is copied, in which order, is
+``sources/transfer.py``'s business).
 
 Nothing secret is ever logged or put in an error: messages name the method, host and
 path; headers are never printed.
@@ -202,19 +203,29 @@ class _Body:
     def __init__(self, chunks: Iterator[bytes], length: int) -> None:
         self._chunks = chunks
         self._length = length
-        self._buf = b""
+        self._buf = b""  # the current chunk
+        self._pos = 0  # how much of it was read
         self.hash = hashlib.sha256()
 
     def __len__(self) -> int:
         return self._length
 
     def read(self, n: int = -1) -> bytes:
-        while n < 0 or len(self._buf) < n:
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                break
-            self._buf += chunk
-        out, self._buf = (self._buf, b"") if n < 0 else (self._buf[:n], self._buf[n:])
+        """Up to ``n`` bytes, cut from the source's chunks without joining them (only
+        pieces of the requested size are allocated, so memory stays flat)."""
+        parts: list[bytes] = []
+        want = self._length if n is None or n < 0 else n
+        while want > 0:
+            if self._pos >= len(self._buf):
+                chunk = next(self._chunks, None)
+                if chunk is None:
+                    break
+                self._buf, self._pos = chunk, 0
+            piece = self._buf[self._pos : self._pos + want]
+            self._pos += len(piece)
+            want -= len(piece)
+            parts.append(piece)
+        out = parts[0] if len(parts) == 1 else b"".join(parts)
         self.hash.update(out)
         return out
 
@@ -286,6 +297,11 @@ class RegistryClient:
             self._creds = self._credentials(self.registry)
             self._creds_loaded = True
         return self._creds
+
+    def login(self) -> Credentials | None:
+        """The credentials tagger uses for this registry, to hand to a Docker daemon
+        that pushes to it (docker-daemon: sources). Never to be printed."""
+        return self._creds_for()
 
     def _auth_header(self, scopes: tuple[str, ...]) -> str | None:
         challenge = self._challenge
@@ -714,31 +730,34 @@ class RegistryClient:
             retry=False,
         )
 
-    def stream_blob(self, repo: str, digest: str) -> Iterator[bytes]:
+    def open_blob(self, repo: str, digest: str) -> Iterator[bytes]:
+        """A blob's content in chunks. The GET is sent now, so a missing blob raises
+        here rather than in the middle of an upload that streams it."""
         resp = self.request(
             "GET", f"/v2/{repo}/blobs/{digest}", scopes=(self.pull(repo),), stream=True
         )
-        try:
-            yield from resp.iter_content(CHUNK)
-        finally:
-            resp.close()
 
+        def chunks() -> Iterator[bytes]:
+            try:
+                yield from resp.iter_content(CHUNK)
+            finally:
+                resp.close()
 
-def copy_blob(
-    src: RegistryClient, src_repo: str, dst: RegistryClient, dst_repo: str, desc: dict[str, Any]
-) -> str:
-    """Make a blob present in ``dst_repo``: skip it when there, mount it within one
-    registry, else stream it across. Returns what was done: exists/mounted/copied."""
-    digest = str(desc["digest"])
-    if dst.blob_exists(dst_repo, digest):
-        return "exists"
-    location = None
-    if src is dst or src.registry == dst.registry:
-        location = dst.mount_blob(dst_repo, digest, src_repo)
-        if location is None:
-            return "mounted"
-    location = location or dst.start_upload(dst_repo)
-    dst.upload_blob(
-        dst_repo, location, digest, src.stream_blob(src_repo, digest), int(desc["size"])
-    )
-    return "copied"
+        return chunks()
+
+    def read_blob(self, repo: str, digest: str, *, limit: int = 16 << 20) -> bytes:
+        """A small blob (an image config) in memory, checked against its digest."""
+        data = bytearray()
+        for chunk in self.open_blob(repo, digest):
+            data += chunk
+            if len(data) > limit:
+                raise RegistryError(
+                    f"{self.registry}/{repo}@{digest} is larger than {limit >> 20} MB",
+                    "an image config is never that large; check the image",
+                )
+        if sha256_digest(bytes(data)) != digest:
+            raise RegistryError(
+                f"{self.registry}/{repo}@{digest} served content with another digest",
+                "the registry is corrupt or a proxy altered the blob",
+            )
+        return bytes(data)

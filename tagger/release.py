@@ -22,7 +22,7 @@ from typing import Any
 
 from semver import Version
 
-from . import gitstate, policy
+from . import gitstate, policy, provenance
 from .config import Config
 from .errors import (
     DeadlineExceeded,
@@ -35,7 +35,7 @@ from .errors import (
 from .gitstate import GitState
 from .reference import ImageRef, parse_reference, validate_tag
 from .registry import CredentialLookup, Manifest, RegistryClient
-from .sources import Source, open_source
+from .sources import DaemonSource, Labels, Source, open_source
 
 PARALLEL = 8
 MAX_REPAIR_ROUNDS = 5
@@ -84,6 +84,7 @@ class Result:
     dry_run: bool = False
     images: list[ImageResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # shown on stderr, not in --json
 
     @property
     def stopped_short(self) -> bool:
@@ -309,8 +310,8 @@ def plan_offline(
 @dataclass
 class Planned:
     result: Result
-    source: Source | None = None
-    manifest: Manifest | None = None
+    source: Source | DaemonSource | None = None
+    manifest: Manifest | None = None  # None: a daemon source that has yet to push T
     published: dict[str, set[Version]] = field(default_factory=dict)  # by image name
 
 
@@ -320,7 +321,7 @@ def _decide_image(
     ref: ImageRef,
     tags: set[str],
     moves: list[policy.Move],
-    digest: str,
+    digest: str | None,
     *,
     push: bool,
 ) -> ImageResult:
@@ -369,19 +370,49 @@ def plan(
     source = open_source(src, regs.client)
     push = not dry_run
 
-    # the source manifest and every target's tag list are independent: read them together
+    def read_source() -> tuple[Manifest | None, Labels]:
+        manifest = None if isinstance(source, DaemonSource) else source.manifest()
+        return manifest, source.labels()
+
+    # the source and every target's tag list are independent: read them together
     with ThreadPoolExecutor(PARALLEL) as pool:
-        fut_manifest = pool.submit(source.manifest)
+        fut_source = pool.submit(read_source)
         fut_tags = [
             pool.submit(regs.client(ref.registry).list_tags, ref.repository, push=push)
             for _, ref in images
         ]
-        manifest = fut_manifest.result()
+        manifest, labels = fut_source.result()
         tag_sets = [set(f.result()) for f in fut_tags]
+    warnings = provenance.check(
+        labels,
+        source=src,
+        commit=ident.state.commit,
+        accepted=provenance.accepted_versions(
+            ident.tag, ident.version, cfg.tag_prefix, ident.sha_tag
+        ),
+        tag=ident.tag,
+        require_revision=cfg.require_revision,
+    )
+    if isinstance(source, DaemonSource):
+        # D is known before pushing only when a target already holds this image
+        manifest = source.locate(
+            [
+                (regs.client(ref.registry), ref.repository, ident.tag in tags)
+                for (_, ref), tags in zip(images, tag_sets)
+            ],
+            ident.tag,
+        )
+    digest = manifest.digest if manifest else None
 
     planned = Planned(
-        _identity_result(command, ident, src, manifest.digest, dry_run=dry_run), source, manifest
+        _identity_result(command, ident, src, digest, dry_run=dry_run), source, manifest
     )
+    planned.result.warnings = warnings
+    if digest is None and dry_run:
+        planned.result.notes.append(
+            f"the digest is known once the docker daemon has pushed {ident.tag}"
+            f" (image id {source.image_id if isinstance(source, DaemonSource) else '?'})"
+        )
 
     def decide(i: int) -> ImageResult:
         name, ref = images[i]
@@ -389,7 +420,7 @@ def plan(
         planned.published[name] = published
         moves = _moves(cfg, ident, published)
         return _decide_image(
-            regs.client(ref.registry), name, ref, tag_sets[i], moves, manifest.digest, push=push
+            regs.client(ref.registry), name, ref, tag_sets[i], moves, digest, push=push
         )
 
     planned.result.images = _parallel(decide, range(len(images)))
@@ -418,10 +449,12 @@ def execute(
     """Write T then the floating tags to every target, then verify and repair."""
     result = planned.result
     source, manifest = planned.source, planned.manifest
-    assert source is not None and manifest is not None
+    assert source is not None
     for image in result.images:
         for t in image.tags:
             t.status = "not written" if t.action in WRITE_ACTIONS else "done"
+    if manifest is None:
+        manifest = _push_through_daemon(result, source, regs, stop)
     for image in result.images:
         assert image.ref is not None
         client = regs.client(image.ref.registry)
@@ -438,6 +471,29 @@ def execute(
     for image in result.images:
         _verify(cfg, ident, regs, image, manifest)
     return result
+
+
+def _push_through_daemon(
+    result: Result, source: Source | DaemonSource, regs: Registries, stop: StopFlag
+) -> Manifest:
+    """A docker-daemon source: the daemon pushes T to the first target (T is absent
+    from every target, or the plan would hold D or a refusal); then D is known and
+    every other write is registry-native."""
+    assert isinstance(source, DaemonSource)
+    image = next(i for i in result.images if i.tags and i.tags[0].action == "create")
+    assert image.ref is not None
+    client, repo, first = regs.client(image.ref.registry), image.ref.repository, image.tags[0]
+    stop.checkpoint(result, f"writing {image.name}:{first.tag}")
+    _write(result, first, partial(source.push, client, repo, first.tag))
+    manifest = source.manifest()
+    result.digest = manifest.digest
+    for i in result.images:
+        for t in i.tags:
+            if t.action in WRITE_ACTIONS:
+                t.to_digest = manifest.digest
+                if t.from_digest == manifest.digest:
+                    t.action, t.status = "unchanged", "done"
+    return manifest
 
 
 def _write(result: Result, tag: TagResult, action: Callable[[], object]) -> None:
