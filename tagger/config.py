@@ -166,17 +166,29 @@ def load(
                     f"{path}: unknown setting {key!r}",
                     "known settings: " + ", ".join(sorted(k for k in _KEYS if k[-1] != "s")),
                 )
-            values[name] = _coerce(name, value, f"{path}: {key}")
+            values[name] = _anchor(name, _coerce(name, value, f"{path}: {key}"), path.parent)
         values["file"] = str(path)
     for var, name in _ENV.items():
         # an empty variable is unset (CI templates pass empty inputs), except for the
         # prefixes, where empty is a real choice: tags like 1.2.3 with no prefix
         if var in env and (env[var] != "" or name in ("tag_prefix", "sha_prefix")):
-            values[name] = _coerce(name, env[var], var)
+            values[name] = _anchor(name, _coerce(name, env[var], var), start)
     known = {f.name for f in fields(Config)}
     for name, value in flags.items():
         if value is None or value == ():
             continue
         assert name in known, name
-        values[name] = _coerce(name, value, f"--{name.replace('_', '-')}")
+        values[name] = _anchor(name, _coerce(name, value, f"--{name.replace('_', '-')}"), start)
     return replace(cfg, **values)
+
+
+def _anchor(name: str, value: Any, base: Path) -> Any:
+    """A relative path in ``oci:DIR`` or ``docker-archive:FILE`` is relative to where it
+    was written: the configuration file's directory, or the ``-C`` directory for flags
+    and the environment (``-C`` runs tagger as if started there)."""
+    if name != "source" or not isinstance(value, str):
+        return value
+    transport, sep, rest = value.partition(":")
+    if transport in ("oci", "docker-archive") and sep and rest and not rest.startswith("/"):
+        return f"{transport}:{base / rest}"
+    return value

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 import requests
 from conftest import (
+    DOCKER_LIST,
     OCI_INDEX,
     OCI_MANIFEST,
     Registry,
@@ -501,6 +502,45 @@ def test_promote_across_registries_mounts_within_and_copies_across(
     assert registry.state(a) == registry2.state(b) == {t: digest for t in FLOATING}
     assert f"{registry.host}/{a}: blobs 0 uploaded (0 B), 3 mounted" in run.err
     assert f"{registry2.host}/{b}: blobs 3 uploaded" in run.err
+
+
+def test_docker_manifest_list_promoted_across_registries(
+    tagger: Any,
+    registry: Registry,
+    registry2: Registry,  # noqa: F811
+    repo: Repo,
+) -> None:
+    repo.tag("v1.0.0")
+    ci = registry.new_repo("ci")
+    digest = registry.push_index(ci, repo.sha_tag, oci=False)
+    b = registry2.new_repo()
+    run = release(
+        tagger, repo, f"docker://{registry.host}/{ci}:{repo.sha_tag}", f"{registry2.host}/{b}"
+    )
+    assert run.code == 0, run.err
+    assert registry2.state(b) == {t: digest for t in FLOATING}
+    data, ctype = registry2.get_manifest(b, "1.0.0")
+    assert sha256(data) == digest and ctype == DOCKER_LIST
+
+
+def test_relative_paths_are_relative_to_where_they_were_written(
+    tagger: Any, registry: Registry, repo: Repo
+) -> None:
+    """-C runs tagger as if started there: a relative oci:DIR from a flag is relative to
+    the -C directory; from the configuration file, to the file's directory."""
+    lay = Layout(repo.path / "build" / "oci")
+    desc = lay.image({"payload": b"relative"}, labels={REV: repo.head})
+    lay.name(desc, "x")
+    image = registry.new_repo()
+    run = release(tagger, repo, "oci:build/oci:x", f"{registry.host}/{image}")
+    assert run.code == 0, run.err
+    assert registry.digest(image, repo.sha_tag) == desc["digest"]
+    (repo.path / "sub").mkdir()
+    (repo.path / ".tagger.toml").write_text('source = "oci:build/oci:x"\n')
+    other = registry.new_repo()
+    run = tagger("-C", str(repo.path / "sub"), "release", "-i", f"{registry.host}/{other}")
+    assert run.code == 0, run.err  # (untracked files do not make the tree dirty)
+    assert registry.digest(other, repo.sha_tag) == desc["digest"]
 
 
 def test_conflict_in_one_registry_writes_nothing_in_the_other(
