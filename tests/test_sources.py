@@ -783,3 +783,35 @@ def test_progress_bar_on_a_terminal_and_one_line_otherwise(
     assert [line for line in run.err.splitlines() if "blobs" in line] == [
         f"{other}: blobs 2 uploaded (3.1 MB), 0 mounted, 0 already there; 0 child manifests"
     ]
+
+
+def test_an_upload_cut_off_is_started_again(
+    tagger: Any, registry: Registry, repo: Repo, tmp_path: Path
+) -> None:
+    """A streamed upload cannot be replayed by the HTTP retry layer: the connection
+    dropped in the middle of a blob PUT makes tagger open a new upload and send it all
+    again."""
+    from proxy import Drop, Proxy
+
+    lay = Layout(tmp_path / "lay")
+    desc = lay.image({"payload": os.urandom(MB)}, labels={REV: repo.head})
+    lay.name(desc, "x")
+    dropped: list[str] = []
+
+    def drop_first_upload(method: str, path: str) -> None:
+        if method == "PUT" and "/blobs/uploads/" in path and not dropped:
+            dropped.append(path)
+            raise Drop
+
+    proxy = Proxy(registry.url)
+    proxy.hook = drop_first_upload
+    try:
+        image = registry.new_repo()
+        run = release(tagger, repo, f"oci:{lay.path}:x", f"{proxy.host}/{image}")
+    finally:
+        proxy.close()
+    assert run.code == 0, run.err
+    assert dropped and registry.digest(image, repo.sha_tag) == desc["digest"]
+    # two blobs: two uploads answered, the dropped one (not logged) started again
+    assert proxy.count("PUT", "/blobs/uploads/") == 2 and len(dropped) == 1
+    assert proxy.count("POST", "/blobs/uploads/") == 3

@@ -136,21 +136,22 @@ class DaemonSource:
         return None
 
     def _adopt(self, client: RegistryClient, repo: str, m: Manifest) -> Manifest:
-        src = RegistrySource(ImageRef(client.registry, repo, None, m.digest), self.client_for)
-        src._top = m
+        ref = ImageRef(client.registry, repo, None, m.digest)
+        src = RegistrySource(ref, self.client_for, name=self.name)
+        src._top = m  # read already
         self._published = src
         return m
 
     def push(self, client: RegistryClient, repo: str, tag: str) -> Manifest:
         """Push T to ``repo`` through the daemon; returns the manifest it wrote."""
-        from docker.errors import DockerException, ImageNotFound
+        from docker.errors import DockerException
 
         docker = self._client()
         target = daemon_name(client.registry, repo)
         local = f"{target}:{tag}"
         try:
             previous: str | None = str(docker.images.get(local).id)
-        except ImageNotFound:
+        except DockerException:  # no such tag in the daemon (the usual case)
             previous = None
         layers = len((self.attrs.get("RootFS") or {}).get("Layers") or [])
         try:
