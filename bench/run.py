@@ -113,6 +113,10 @@ def clean_env(tmp: Path) -> dict[str, str]:
     """The caller's environment without CI hints, TAGGER_* settings or Docker
     credentials, so the bench measures the same thing on every machine."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(CI_VARS)}
+    # A pip install compiles tagger's bytecode once; an editable install under
+    # PYTHONDONTWRITEBYTECODE would compile every module on every run instead (50 ms
+    # here), which no user's install does. The warm-up run writes __pycache__.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     cfg = tmp / "docker-config"
     cfg.mkdir(exist_ok=True)
     env["DOCKER_CONFIG"] = str(cfg)  # empty: anonymous, no credential helper

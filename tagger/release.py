@@ -315,20 +315,37 @@ class Planned:
     published: dict[str, set[Version]] = field(default_factory=dict)  # by image name
 
 
-def _decide_image(
-    client: RegistryClient,
-    name: str,
-    ref: ImageRef,
-    tags: set[str],
-    moves: list[policy.Move],
-    digest: str | None,
-    *,
-    push: bool,
-) -> ImageResult:
-    """Turn the policy's moves into actions, reading digests only of tags that exist."""
+@dataclass
+class _TargetState:
+    """What one target holds for a plan: its tags and the digests of the tags a move
+    names that exist (read before the source is known: they do not depend on it)."""
+
+    tags: set[str]
+    published: set[Version]
+    moves: list[policy.Move]
+    current: dict[str, str | None]
+
+
+def _read_target(
+    cfg: Config, ident: Identity, client: RegistryClient, ref: ImageRef, *, push: bool
+) -> _TargetState:
+    """List the tags (once), then HEAD the existing tags the moves name, in parallel."""
+    tags = set(client.list_tags(ref.repository, push=push))
+    published = policy.published_versions(tags)
+    moves = _moves(cfg, ident, published)
     existing = [m.tag for m in moves if m.tag in tags]
     heads = _parallel(lambda t: client.head_manifest(ref.repository, t, push=push), existing)
-    current = dict(zip(existing, heads))
+    return _TargetState(tags, published, moves, dict(zip(existing, heads)))
+
+
+def _decide_image(
+    name: str,
+    ref: ImageRef,
+    moves: list[policy.Move],
+    current: dict[str, str | None],
+    digest: str | None,
+) -> ImageResult:
+    """Turn the policy's moves into actions, given the digests of the tags that exist."""
     result = ImageResult(name, ref)
     for i, m in enumerate(moves):
         cur = current.get(m.tag)
@@ -374,15 +391,17 @@ def plan(
         manifest = None if isinstance(source, DaemonSource) else source.manifest()
         return manifest, source.labels()
 
-    # the source and every target's tag list are independent: read them together
+    # the source and every target's tags (then the digests of its existing tags that a
+    # move names) are independent: read them together, one round trip each at most
     with ThreadPoolExecutor(PARALLEL) as pool:
         fut_source = pool.submit(read_source)
-        fut_tags = [
-            pool.submit(regs.client(ref.registry).list_tags, ref.repository, push=push)
+        fut_targets = [
+            pool.submit(_read_target, cfg, ident, regs.client(ref.registry), ref, push=push)
             for _, ref in images
         ]
         manifest, labels = fut_source.result()
-        tag_sets = [set(f.result()) for f in fut_tags]
+        targets = [f.result() for f in fut_targets]
+    tag_sets = [t.tags for t in targets]
     warnings = provenance.check(
         labels,
         source=src,
@@ -414,16 +433,9 @@ def plan(
             f" (image id {source.image_id if isinstance(source, DaemonSource) else '?'})"
         )
 
-    def decide(i: int) -> ImageResult:
-        name, ref = images[i]
-        published = policy.published_versions(tag_sets[i])
-        planned.published[name] = published
-        moves = _moves(cfg, ident, published)
-        return _decide_image(
-            regs.client(ref.registry), name, ref, tag_sets[i], moves, digest, push=push
-        )
-
-    planned.result.images = _parallel(decide, range(len(images)))
+    for (name, ref), target in zip(images, targets):
+        planned.published[name] = target.published
+        planned.result.images.append(_decide_image(name, ref, target.moves, target.current, digest))
     return planned
 
 
