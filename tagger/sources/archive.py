@@ -16,15 +16,17 @@ from __future__ import annotations
 import hashlib
 import json
 import posixpath
-import tarfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import PolicyRefusal, UsageError
 from ..reference import parse_reference
 from ..registry import OCI_MANIFEST, Manifest, sha256_digest
 from .base import CHUNK, StoredImage
+
+if TYPE_CHECKING:
+    import tarfile
 
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 LAYER_TYPES = {
@@ -55,6 +57,8 @@ class ArchiveSource(StoredImage):
                     f"{self.name}: {self.path} is gzip-compressed",
                     "decompress it first (gunzip), then publish the .tar",
                 )
+        import tarfile  # only for this source
+
         try:
             with tarfile.open(self.path, "r:") as tar:
                 self._members = {posixpath.normpath(m.name): m for m in tar.getmembers()}

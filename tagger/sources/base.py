@@ -13,6 +13,7 @@ import json
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
 from ..errors import UsageError
@@ -104,25 +105,31 @@ class StoredImage(ABC):
         publish(self, client, repo)
 
     def labels(self) -> Labels:
+        """Annotations of the manifest (and of an index's entries and children), and the
+        config labels of every image in it; children and configs are read in parallel."""
         out: Labels = {}
-        self._labels_of(self.manifest(), out, depth=0)
+        top = self.manifest()
+        collect(out, top.json().get("annotations"))
+        images = [top]
+        with ThreadPoolExecutor(8) as pool:
+            if top.is_index:
+                for d in top.children():
+                    collect(out, d.get("annotations"))
+                digests = [check_digest(d.get("digest"), self.name) for d in top.children()]
+                images = list(pool.map(self.child, digests))
+                for m in images:  # a nested index: its annotations, not deeper
+                    collect(out, m.json().get("annotations"))
+            configs = [
+                c
+                for c in (m.json().get("config") for m in images if not m.is_index)
+                if isinstance(c, dict) and c.get("mediaType") in CONFIG_TYPES
+            ]  # others are artifacts (attestations, signatures), not images
+            bodies = pool.map(
+                lambda c: self.read_blob(check_digest(c.get("digest"), self.name), c.get("size")),
+                configs,
+            )
+            for body in bodies:
+                doc = json.loads(body)
+                if isinstance(doc, dict) and isinstance(doc.get("config"), dict):
+                    collect(out, doc["config"].get("Labels"))
         return out
-
-    def _labels_of(self, m: Manifest, out: Labels, depth: int) -> None:
-        doc = m.json()
-        collect(out, doc.get("annotations"))
-        if m.is_index:
-            if depth > 3:
-                return
-            for d in m.children():
-                digest = check_digest(d.get("digest"), self.name)
-                collect(out, d.get("annotations"))
-                self._labels_of(self.child(digest), out, depth + 1)
-            return
-        config = doc.get("config")
-        if not isinstance(config, dict) or config.get("mediaType") not in CONFIG_TYPES:
-            return  # an artifact (an attestation, a signature), not an image
-        digest = check_digest(config.get("digest"), self.name)
-        body = json.loads(self.read_blob(digest, config.get("size")))
-        if isinstance(body, dict) and isinstance(body.get("config"), dict):
-            collect(out, body["config"].get("Labels"))
