@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 import yaml
 from conftest import GIT_ENV, Registry, Repo, need_binary, start_registry
+from daemon_fixture import Daemon, dockerd  # noqa: F401 - a fixture
 from ghactions import ActionRun, Runner, condition, read_outputs_file, substitute
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -631,3 +632,44 @@ def test_shell_recipe(auth_registry: AuthRegistry, tmp_path: Path) -> None:
         " ".join(jenkinsfile.split())
     )
     assert re.findall(r"sh '(ci/\w+\.sh)'", jenkinsfile) == ["ci/build.sh", "ci/release.sh"]
+
+
+def test_jenkinsfile_end_to_end_with_a_real_docker_daemon(
+    auth_registry: AuthRegistry,
+    dockerd: Daemon,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """The Jenkinsfile's three sh steps, in order, with the credential in
+    TAGGER_USERNAME / TAGGER_PASSWORD: docker login, ci/build.sh (a real docker build
+    and push), ci/release.sh (tagger)."""
+    reg = auth_registry
+    repo = Repo(tmp_path / "checkout")
+    (repo.path / "ci").mkdir()
+    for name in ("build.sh", "release.sh"):
+        shutil.copy2(EXAMPLES / "shell" / name, repo.path / "ci" / name)
+    (repo.path / "Dockerfile").write_text("FROM scratch\nCOPY file.txt /\n")
+    repo.git("add", "ci", "Dockerfile")
+    repo.commit("release 5.0.0")
+    repo.tag("v5.0.0")
+    app = reg.open.new_repo("jenkins")
+    jenkinsfile = (EXAMPLES / "shell" / "Jenkinsfile").read_text()
+    image = re.search(r"IMAGE = '([^']+)'", jenkinsfile)
+    assert image is not None and image[1] == "registry.example.com/team/app"
+    env = {
+        **job_env(),
+        **dockerd.env,
+        "PATH": tagger_path() + os.pathsep + os.environ["PATH"],
+        "DOCKER_CONFIG": str(tmp_path / "docker-config"),
+        "IMAGE": f"{reg.host}/{app}",  # instead of the recipe's registry.example.com
+        "TAGGER_USERNAME": reg.user,
+        "TAGGER_PASSWORD": reg.password,
+    }
+    for command in re.findall(r"sh '(.+)'", jenkinsfile):
+        proc = subprocess.run(
+            ["sh", "-c", command], cwd=repo.path, env=env, capture_output=True, text=True
+        )
+        assert proc.returncode == 0, (command, proc.stdout, proc.stderr)
+    state = reg.open.state(app)
+    assert set(state) == {repo.sha_tag, "5.0.0", "5.0", "5", "latest"}
+    assert len(set(state.values())) == 1
+    assert reg.password not in proc.stdout + proc.stderr
