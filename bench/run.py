@@ -290,6 +290,8 @@ class Series:
     times: list[float] = field(default_factory=list)
     requests: list[int] = field(default_factory=list)
     first: int | None = None  # requests of the very first run (warm-up included)
+    first_answer: list[float] = field(default_factory=list)  # seconds after the start
+    last_answer: list[float] = field(default_factory=list)
     breakdown: Counter[str] = field(default_factory=Counter)  # of the last run
 
     @property
@@ -332,6 +334,7 @@ class Measured:
     def once(self, i: int, record: bool) -> None:
         ctx = self.prepare(i)
         n0 = len(self.proxy.log) if self.proxy else 0
+        started = time.monotonic()
         t = self.run(ctx)
         new = self.proxy.log[n0:] if self.proxy else []
         if self.proxy and self.series.first is None:
@@ -339,9 +342,12 @@ class Measured:
         if not record:
             return
         self.series.times.append(t)
-        if self.proxy:
+        if self.proxy and new:
+            answered = [at - started for at, *_ in self.proxy.times[n0 : n0 + len(new)]]
             self.series.requests.append(len(new))
             self.series.breakdown = Counter(kind(m, p) for m, p, _ in new)
+            self.series.first_answer.append(min(answered))
+            self.series.last_answer.append(max(answered))
 
 
 def alternate(sides: list[Measured], runs: int, warmup: int, start: int = 0) -> None:
@@ -506,6 +512,11 @@ class Bench:
         if proxy and t.req is not None:
             parts = ", ".join(f"{k} {n}" for k, n in sorted(t.breakdown.items()))
             self.report.note(f"requests of one tagger release ({label}): {parts}")
+            first, last = statistics.median(t.first_answer), statistics.median(t.last_answer)
+            self.report.note(
+                f"tagger release ({label}), medians: first answer {fmt(first)} after the"
+                f" start, last answer at {fmt(last)}, exit at {fmt(t.median)}"
+            )
             self.report.add(
                 Row(
                     "requests of that release (anonymous registry)",

@@ -52,6 +52,10 @@ class Proxy:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # headers and body go out in two writes: with Nagle on, the body waits for
+            # the client's delayed ACK (40 ms) on a kept-alive connection. Registries
+            # (Go's net/http) set TCP_NODELAY; so does this proxy.
+            disable_nagle_algorithm = True
 
             def log_message(self, *args: object) -> None:
                 pass
