@@ -270,7 +270,8 @@ def _print_result(result: Any, as_json: bool) -> None:
     for note in result.notes:
         click.echo(f"note: {note}", err=True)
     for warning in getattr(result, "warnings", ()):
-        click.echo(f"warning: {warning}", err=True)
+        if not github.annotate(warning, os.environ, level="warning"):
+            click.echo(f"warning: {warning}", err=True)
     for image in result.images:
         click.echo(image.name, err=True)
         # a STATUS column only when a run stopped short: it shows where

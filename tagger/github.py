@@ -11,8 +11,9 @@ which the runner sets for every step) and does nothing elsewhere:
 - every result is written to the step's outputs (``GITHUB_OUTPUT``: ``version``,
   ``tag``, ``tags``, ``digest``, ``json``) and as a Markdown table to the step summary
   (``GITHUB_STEP_SUMMARY``);
-- errors are printed as ``::error title=tagger::…`` workflow commands, which the runner
-  turns into annotations.
+- errors and warnings are printed as ``::error title=tagger::…`` /
+  ``::warning title=tagger::…`` workflow commands, which the runner turns into
+  annotations.
 
 Tags pushed from a shallow clone without tags are handled by the generic CI hints in
 gitstate.py (``GITHUB_REF`` / ``GITHUB_SHA``), not here.
@@ -25,7 +26,7 @@ import re
 import sys
 import uuid
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 if TYPE_CHECKING:
     from .config import Config
@@ -138,6 +139,8 @@ def summary(result: Result) -> str:
         lines.append(" · ".join(facts))
     for note in result.notes:
         lines += ["", f"> {_cell(note)}"]
+    for warning in getattr(result, "warnings", ()):
+        lines += ["", f"> **warning:** {_cell(warning)}"]
     lines += ["", "| image | tag | action | from → to | reason |", "|---|---|---|---|---|"]
     for image in result.images:
         for t in image.tags:
@@ -179,13 +182,19 @@ def _escape_data(text: str) -> str:
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
-def annotate(message: str, env: Mapping[str, str], stream: TextIO | None = None) -> bool:
-    """Print an error as a ``::error title=tagger::`` workflow command (on stderr: the
-    runner reads commands from both streams, and ``--json`` keeps stdout). Returns
-    False, printing nothing, outside GitHub Actions."""
+def annotate(
+    message: str,
+    env: Mapping[str, str],
+    stream: TextIO | None = None,
+    *,
+    level: Literal["error", "warning"] = "error",
+) -> bool:
+    """Print an error (or warning) as a ``::error title=tagger::`` workflow command (on
+    stderr: the runner reads commands from both streams, and ``--json`` keeps stdout).
+    Returns False, printing nothing, outside GitHub Actions."""
     if not active(env):
         return False
     out = stream or sys.stderr
-    out.write(f"::error title=tagger::{_escape_data(message.strip())}\n")
+    out.write(f"::{level} title=tagger::{_escape_data(message.strip())}\n")
     out.flush()
     return True

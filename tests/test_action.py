@@ -184,7 +184,11 @@ def test_tag_push_releases_from_tagless_shallow_clone(
         row(m, "latest", "create", None, new, "newest release"),
     ):
         assert line in run.summary.splitlines(), (line, run.summary)
-    assert not run.annotations
+    # no error; the image has no revision label to check: a warning annotation says so
+    assert [(x.level, x.title) for x in run.annotations] == [("warning", "tagger")]
+    assert "org.opencontainers.image.revision" in run.annotations[0].message
+    assert f"> **warning:** {run.annotations[0].message}" in run.summary
+    assert "warning: " not in run.log  # the annotation instead of the plain line
 
     # a re-run (the job retried) changes nothing and still reports every tag
     again = run_action(runner_temp, ws, tag_push(origin, "1.4.0"), image=image_input)
@@ -315,8 +319,9 @@ def test_immutable_conflict_fails_the_step_with_an_annotation(
 
     run = run_action(runner_temp, ws, tag_push(origin, "1.0.0"), image=f"{registry.host}/{app}")
     assert run.code == 3
-    assert len(run.annotations) == 1
-    ann = run.annotations[0]
+    errors = [a for a in run.annotations if a.level == "error"]
+    assert len(errors) == 1
+    ann = errors[0]
     assert ann.title == "tagger"
     assert "1.0.0 already exists" in ann.message and "nothing was written" in ann.message
     assert f"tagger: {ann.message.splitlines()[0]}" not in run.log  # the annotation only
