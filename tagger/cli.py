@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 
@@ -321,6 +321,27 @@ def main(argv: list[str] | None = None) -> int:
         if not github.annotate(text, os.environ):
             click.echo(f"tagger: {text}", err=True)
         return 1
+
+
+def run() -> NoReturn:
+    """The console script and ``python -m tagger``: ``main``, then exit without the
+    interpreter's teardown, which frees every module and object one by one (35 ms with
+    requests loaded, a fifth of a release on a local registry) only for the process to
+    end. Exit handlers run and the standard streams are flushed first; while another
+    thread is still alive, the ordinary exit waits for it."""
+    import atexit
+    import threading
+
+    code = main()
+    if threading.active_count() > 1:
+        sys.exit(code)
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: nothing more can be said
+            pass
+    os._exit(code)
 
 
 def _error(e: TaggerError, debug: bool) -> None:
