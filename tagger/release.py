@@ -471,7 +471,7 @@ def execute(
         assert image.ref is not None
         client = regs.client(image.ref.registry)
         repo = image.ref.repository
-        writes = [t for t in image.tags if t.action in WRITE_ACTIONS]
+        writes = [t for t in image.tags if t.action in WRITE_ACTIONS and t.status != "done"]
         if not writes:
             continue
         stop.checkpoint(result, f"writing to {image.name}")
@@ -497,6 +497,7 @@ def _push_through_daemon(
     client, repo, first = regs.client(image.ref.registry), image.ref.repository, image.tags[0]
     stop.checkpoint(result, f"writing {image.name}:{first.tag}")
     _write(result, first, partial(source.push, client, repo, first.tag))
+    first.status = "done"  # the daemon wrote T there: it is not PUT again
     manifest = source.manifest()
     result.digest = manifest.digest
     for i in result.images:
