@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The benchmark of issue 7: tagger against skopeo and the docker CLI, side by side.
 
-    python3 bench/run.py            # the full run (about two minutes)
+    python3 bench/run.py            # the full run (under a minute; root for dockerd)
     python3 bench/run.py --quick    # one run of each, no latency: does it all work?
 
 It needs nothing set up by hand. It starts its own ``docker-registry`` on a free
@@ -700,7 +700,7 @@ class Bench:
                 "tagger --help imports requests or docker",
                 ", ".join(heavy) or "neither",
                 target="neither",
-                requests=f"{top_us / 1000:.0f} ms of imports",
+                requests=f"-X importtime: {top_us / 1000:.0f} ms",
                 met=not {"requests", "docker"} & set(heavy),
             )
         )
