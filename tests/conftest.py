@@ -4,6 +4,7 @@ registry API here, independently of tagger's own client."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import json
@@ -216,15 +217,21 @@ def start_registry(root: Path, extra: str = "") -> tuple[subprocess.Popen[bytes]
     return proc, f"127.0.0.1:{port}"
 
 
-@pytest.fixture(scope="session")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
-    root = tmp_path_factory.mktemp("registry")
+@contextlib.contextmanager
+def running_registry(root: Path) -> Iterator[Registry]:
+    """A docker-registry process for as long as the block runs."""
     proc, host = start_registry(root)
     try:
         yield Registry(host, root)
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+@pytest.fixture(scope="session")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    with running_registry(tmp_path_factory.mktemp("registry")) as r:
+        yield r
 
 
 @pytest.fixture(autouse=True)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import REQUIRE, Registry, need_binary, start_registry
+from conftest import REQUIRE, Registry, need_binary, running_registry
 
 
 @dataclass
@@ -139,10 +139,5 @@ def dockerd() -> Iterator[Daemon]:
 @pytest.fixture(scope="session")
 def registry2(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
     """A second registry server: another host:port, another storage."""
-    root = tmp_path_factory.mktemp("registry2")
-    proc, host = start_registry(root)
-    try:
-        yield Registry(host, root)
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    with running_registry(tmp_path_factory.mktemp("registry2")) as r:
+        yield r
