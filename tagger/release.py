@@ -146,6 +146,10 @@ class StopFlag:
         if self.signum is not None:
             os._exit(128 + signum)
         self.signum = signum
+        name = signal.Signals(signum).name
+        # os.write: a signal handler must not re-enter a buffered stream mid-write
+        msg = f"tagger: {name}: stopping at the next safe point ({name} again stops at once)\n"
+        os.write(2, msg.encode())
 
     def checkpoint(self, result: Result, what: str) -> None:
         err: TaggerError

@@ -224,3 +224,61 @@ def test_sigkill_after_each_write_then_rerun(
     assert run.code == 0, run.err
     _released(registry, image, digest)
     assert registry.digest(image, "0.9") == registry.digest(image, "0.9.0")
+
+
+@pytest.mark.parametrize("boundary", range(1, 10))
+def test_sigkill_at_every_request_boundary_then_rerun(
+    tagger: Any, registry: Registry, repo: Repo, proxy: Proxy, boundary: int
+) -> None:
+    """kill -9 while the N-th request of the release is in flight (this release makes 9:
+    source manifest and config, tag list, HEAD latest, 4 PUTs, tag list): the registry
+    holds a state the policy allows, and a re-run completes the release."""
+    image, digest = _setup(registry, repo)
+    held = threading.Event()
+    seen = [0]
+    lock = threading.Lock()
+
+    def kill_point(method: str, path: str) -> None:
+        with lock:
+            seen[0] += 1
+            if seen[0] >= boundary:
+                held.set()
+                raise Drop
+
+    proxy.hook = kill_point
+    proc = _spawn(repo, proxy.host, image)
+    assert held.wait(30), f"the release made fewer than {boundary} requests"
+    proc.kill()
+    proc.communicate(timeout=30)
+    proxy.hook = None
+    _allowed(registry, image)
+    run = tagger("-C", str(repo.path), "release", "-i", f"{proxy.host}/{image}")
+    assert run.code == 0, run.err
+    _released(registry, image, digest)
+
+
+def test_a_second_signal_exits_at_once(registry: Registry, repo: Repo, proxy: Proxy) -> None:
+    image, _ = _setup(registry, repo)
+    held, go = threading.Event(), threading.Event()
+
+    def hold_first_put(method: str, path: str) -> None:
+        if method == "PUT":
+            held.set()
+            go.wait(30)
+            raise Drop
+
+    proxy.hook = hold_first_put
+    proc = _spawn(repo, proxy.host, image)
+    try:
+        assert held.wait(30)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.stderr is not None
+        line = proc.stderr.readline()  # the first signal is acknowledged…
+        assert "stopping at the next safe point" in line
+        proc.send_signal(signal.SIGTERM)  # …and the second one ends it
+        # the request is still held: only an immediate exit ends the process now
+        proc.wait(timeout=20)
+    finally:
+        go.set()
+    assert proc.returncode == 143
+    _allowed(registry, image)
