@@ -126,13 +126,7 @@ class Proxy:
             return False
         self._record(h.command, h.path, status)
         data = b'{"errors": [{"code": "UNAVAILABLE", "message": "injected fault"}]}'
-        h.send_response(status)
-        for k, v in headers.items():
-            h.send_header(k, v)
-        h.send_header("Content-Length", str(len(data)))
-        h.end_headers()
-        if h.command != "HEAD":
-            h.wfile.write(data)
+        _reply(h, status, headers, data)
         return True
 
     def _record(self, method: str, path: str, status: int) -> None:
@@ -173,13 +167,7 @@ class Proxy:
             if "Location" in headers:
                 headers["Location"] = headers["Location"].replace(self.upstream, "")
         self._record(h.command, h.path, status)
-        h.send_response(status)
-        for k, v in headers.items():
-            h.send_header(k, v)
-        h.send_header("Content-Length", str(len(data)))
-        h.end_headers()
-        if h.command != "HEAD":
-            h.wfile.write(data)
+        _reply(h, status, headers, data)
 
     def _page(self, parsed: urllib.parse.SplitResult) -> tuple[int, dict[str, str], bytes]:
         r = self._session.get(self.upstream + parsed.path, timeout=30)
@@ -197,3 +185,13 @@ class Proxy:
             nxt = urllib.parse.urlencode({"n": n, "last": page[-1]})
             headers["Link"] = f'<{parsed.path}?{nxt}>; rel="next"'
         return 200, headers, json.dumps({"name": doc["name"], "tags": page}).encode()
+
+
+def _reply(h: BaseHTTPRequestHandler, status: int, headers: dict[str, str], data: bytes) -> None:
+    h.send_response(status)
+    for k, v in headers.items():
+        h.send_header(k, v)
+    h.send_header("Content-Length", str(len(data)))
+    h.end_headers()
+    if h.command != "HEAD":
+        h.wfile.write(data)
