@@ -261,7 +261,6 @@ class RegistryClient:
         self._tokens: dict[tuple[str, ...], str] = {}
         self._lock = threading.Lock()
         self._token_locks: dict[tuple[str, ...], threading.Lock] = {}
-        self.requests_made = 0
         retry = _retry_class()(
             total=retries,
             connect=retries,
@@ -362,7 +361,6 @@ class RegistryClient:
             query.append(("service", params["service"]))
         query.extend(("scope", s) for s in scopes)
         try:
-            self.requests_made += 1
             if creds and creds.identity_token:
                 form = dict(query[:1])
                 form.update(
@@ -510,7 +508,6 @@ class RegistryClient:
             if auth:
                 hdrs["Authorization"] = auth
             try:
-                self.requests_made += 1
                 resp = session.request(
                     method,
                     target,

@@ -190,10 +190,6 @@ class Registries:
                 self._clients[registry] = RegistryClient(registry, insecure=self.insecure, **opts)
             return self._clients[registry]
 
-    @property
-    def requests_made(self) -> int:
-        return sum(c.requests_made for c in self._clients.values())
-
     def close(self) -> None:
         for c in self._clients.values():
             c.close()
@@ -316,7 +312,6 @@ class Planned:
     result: Result
     source: Source | DaemonSource | None = None
     manifest: Manifest | None = None  # None: a daemon source that has yet to push T
-    published: dict[str, set[Version]] = field(default_factory=dict)  # by image name
 
 
 @dataclass
@@ -325,7 +320,6 @@ class _TargetState:
     names that exist (read before the source is known: they do not depend on it)."""
 
     tags: set[str]
-    published: set[Version]
     moves: list[policy.Move]
     current: dict[str, str | None]
 
@@ -339,7 +333,7 @@ def _read_target(
     moves = _moves(cfg, ident, published)
     existing = [m.tag for m in moves if m.tag in tags]
     heads = _parallel(lambda t: client.head_manifest(ref.repository, t, push=push), existing)
-    return _TargetState(tags, published, moves, dict(zip(existing, heads)))
+    return _TargetState(tags, moves, dict(zip(existing, heads)))
 
 
 def _decide_image(
@@ -438,7 +432,6 @@ def plan(
         )
 
     for (name, ref), target in zip(images, targets):
-        planned.published[name] = target.published
         planned.result.images.append(_decide_image(name, ref, target.moves, target.current, digest))
     return planned
 
