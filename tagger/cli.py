@@ -11,13 +11,16 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
 from . import github
 from .errors import TaggerError
 from .redact import redact, setup_logging
+
+if TYPE_CHECKING:
+    from .release import Result
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -248,14 +251,9 @@ def reconcile(ctx: Ctx, /, dry_run: bool, **opts: Any) -> None:
     )
 
 
-def _short(digest: str | None) -> str:
-    if not digest:
-        return "-"
-    algo, _, hexpart = digest.partition(":")
-    return f"{algo}:{hexpart[:12]}"
+def _print_result(result: Result, as_json: bool) -> None:
+    from .reference import short_digest
 
-
-def _print_result(result: Any, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=None))
     if result.command != "reconcile":
@@ -269,7 +267,7 @@ def _print_result(result: Any, as_json: bool) -> None:
         click.echo("reconcile --dry-run: nothing written", err=True)
     for note in result.notes:
         click.echo(f"note: {note}", err=True)
-    for warning in getattr(result, "warnings", ()):
+    for warning in result.warnings:
         if not github.annotate(warning, os.environ, level="warning"):
             click.echo(f"warning: {warning}", err=True)
     for image in result.images:
@@ -277,7 +275,12 @@ def _print_result(result: Any, as_json: bool) -> None:
         # a STATUS column only when a run stopped short: it shows where
         status = result.stopped_short
         rows = [("TAG", "ACTION", "FROM -> TO", "REASON") + (("STATUS",) if status else ())] + [
-            (t.tag, t.action, f"{_short(t.from_digest)} -> {_short(t.to_digest)}", t.reason)
+            (
+                t.tag,
+                t.action,
+                f"{short_digest(t.from_digest)} -> {short_digest(t.to_digest)}",
+                t.reason,
+            )
             + ((t.status or "",) if status else ())
             for t in image.tags
         ]

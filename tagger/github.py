@@ -116,10 +116,9 @@ def _cell(text: str) -> str:
 
 
 def _digest(d: str | None) -> str:
-    if not d:
-        return "-"
-    algo, _, hexpart = d.partition(":")
-    return f"`{algo}:{hexpart[:12]}`"
+    from .reference import short_digest
+
+    return f"`{short_digest(d)}`" if d else "-"
 
 
 def summary(result: Result) -> str:
@@ -139,7 +138,7 @@ def summary(result: Result) -> str:
         lines.append(" · ".join(facts))
     for note in result.notes:
         lines += ["", f"> {_cell(note)}"]
-    for warning in getattr(result, "warnings", ()):
+    for warning in result.warnings:
         lines += ["", f"> **warning:** {_cell(warning)}"]
     lines += ["", "| image | tag | action | from → to | reason |", "|---|---|---|---|---|"]
     for image in result.images:

@@ -109,6 +109,14 @@ def validate_tag(tag: str) -> str:
     return tag
 
 
+def short_digest(digest: str | None) -> str:
+    """``sha256:1a2b3c4d5e6f`` (12 hex characters) for reports; ``-`` for none."""
+    if not digest:
+        return "-"
+    algo, _, hexpart = digest.partition(":")
+    return f"{algo}:{hexpart[:12]}"
+
+
 def host_of(registry: str) -> str:
     """The host without port or IPv6 brackets."""
     if registry.startswith("["):

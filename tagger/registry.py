@@ -405,6 +405,12 @@ class RegistryClient:
         register_secret(token)
         return token
 
+    def _login_hint(self) -> str:
+        return (
+            f"log in with docker login {self.registry}, or set TAGGER_USERNAME /"
+            " TAGGER_PASSWORD (used for the --image registries)"
+        )
+
     def _who(self) -> str:
         creds = self._creds_for()
         if creds and creds.username:
@@ -418,8 +424,7 @@ class RegistryClient:
         if creds is None:
             return AuthError(
                 f"{self.registry} requires authentication and tagger found no credentials for it",
-                f"log in with docker login {self.registry}, or set TAGGER_USERNAME /"
-                " TAGGER_PASSWORD (used for the --image registries)",
+                self._login_hint(),
                 status=status,
                 code=code,
             )
@@ -443,8 +448,7 @@ class RegistryClient:
         if self._creds_for() is None:
             return AuthError(
                 f"{self.registry}/{repo} refused anonymous access ({what.split()[0]})",
-                f"log in with docker login {self.registry}, or set TAGGER_USERNAME /"
-                " TAGGER_PASSWORD (used for the --image registries)",
+                self._login_hint(),
                 status=status,
                 code=code,
             )
@@ -591,13 +595,19 @@ class RegistryClient:
     def push(repo: str) -> str:
         return f"repository:{repo}:pull,push"
 
+    @classmethod
+    def scope(cls, repo: str, push: bool) -> str:
+        """The scope a read needs: pull, or pull,push when the run will write too (one
+        token then serves the reads and the writes)."""
+        return cls.push(repo) if push else cls.pull(repo)
+
     def ping(self, *, retry: bool = True) -> None:
         """GET /v2/: is the registry there? (401 counts as there; learns the challenge.)"""
         resp = self.request("GET", "/v2/", scopes=(), ok=(200, 401), retry=retry)
         resp.close()
 
     def get_manifest(self, repo: str, ref: str, *, push: bool = False) -> Manifest:
-        scope = self.push(repo) if push else self.pull(repo)
+        scope = self.scope(repo, push)
         resp = self.request(
             "GET",
             f"/v2/{repo}/manifests/{ref}",
@@ -614,7 +624,7 @@ class RegistryClient:
 
     def head_manifest(self, repo: str, ref: str, *, push: bool = False) -> str | None:
         """The digest a tag points at, or None when it does not exist."""
-        scope = self.push(repo) if push else self.pull(repo)
+        scope = self.scope(repo, push)
         try:
             resp = self.request(
                 "HEAD",
@@ -659,7 +669,7 @@ class RegistryClient:
     ) -> list[str]:
         """Every tag of the repository, following ``Link: <…>; rel="next"`` pages.
         A repository that does not exist yet has no tags."""
-        scope = self.push(repo) if push else self.pull(repo)
+        scope = self.scope(repo, push)
         tags: list[str] = []
         url: str | None = None
         params = {"n": str(page_size)} if page_size else None
