@@ -6,11 +6,9 @@ code here and only here, as one or two lines (a traceback only with ``--debug``)
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
@@ -20,7 +18,7 @@ from .errors import TaggerError
 from .redact import redact, setup_logging
 
 if TYPE_CHECKING:
-    from .release import Result
+    from .release.report import Result
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -34,20 +32,7 @@ class Ctx:
 def _config(ctx: Ctx, /, **flags: Any) -> Any:
     from . import config
 
-    start = Path(ctx.path)
-    if not start.is_dir():
-        from .errors import GitError
-
-        raise GitError(f"{ctx.path}: no such directory", "pass -C with an existing path")
-    root = _git_root(start)
-    return config.load(start, root, os.environ, flags)
-
-
-def _git_root(start: Path) -> Path | None:
-    for d in [start.resolve(), *start.resolve().parents]:
-        if (d / ".git").exists():
-            return d
-    return None
+    return config.load_at(ctx.path, os.environ, flags)
 
 
 def common_options(f: F) -> F:
@@ -125,7 +110,7 @@ def cli(ctx: click.Context, path: str, debug: bool) -> None:
 @click.pass_obj
 def version(ctx: Ctx, /, **opts: Any) -> None:
     """Print the immutable tag T for HEAD."""
-    from .release import read_identity
+    from .identity import read_identity
 
     allow_dirty = opts.pop("allow_dirty")
     cfg = _config(ctx, **opts)
@@ -153,51 +138,36 @@ def _flags(opts: dict[str, Any]) -> dict[str, Any]:
 def _run(
     ctx: Ctx, opts: dict[str, Any], action: Callable[[Any, Any, Any], Any], needs_git: bool = True
 ) -> None:
-    from . import credentials, tls
-    from .release import Registries, StopFlag, read_identity
+    from .identity import read_identity
+    from .release.session import session
 
     as_json = opts.pop("as_json")
     allow_dirty = opts.pop("allow_dirty", False)
     username, password_stdin = opts.pop("username", None), opts.pop("password_stdin", False)
     ca_cert = opts.pop("ca_cert", None)
     cfg = _config(ctx, **_flags(opts))
-    login = credentials.resolver(
-        cfg.images,
+    with session(
+        cfg,
         username=username,
         password_stdin=password_stdin,
+        ca_cert=ca_cert,
         stdin=sys.stdin,
         env=os.environ,
-    )
-    stop = StopFlag(cfg.deadline)
-    stop.install()
-    regs = Registries(
-        cfg.insecure_registries,
-        credentials=login,
-        verify=tls.ca_bundle(ca_cert, os.environ),
-        retries=cfg.retries,
-        timeout=cfg.timeout,
-        expired=stop.expired,
-    )
-    try:
-        ident = (
-            read_identity(cfg, ctx.path, os.environ, allow_dirty=allow_dirty) if needs_git else None
-        )
-        result = action(cfg, ident, (regs, stop))
-    except TaggerError as e:
-        partial = getattr(e, "result", None)
-        if partial is not None:
-            _print_result(partial, as_json)
-            github.report(partial, os.environ)
-        else:
-            if as_json:
-                click.echo(json.dumps({"error": str(e), "exit_code": e.exit_code}))
-            github.report_error(e, os.environ)
-        raise
-    finally:
-        stop.restore()
-        regs.close()
-    _print_result(result, as_json)
-    github.report(result, os.environ)
+    ) as (regs, stop):
+        try:
+            ident = (
+                read_identity(cfg, ctx.path, os.environ, allow_dirty=allow_dirty)
+                if needs_git
+                else None
+            )
+            result = action(cfg, ident, (regs, stop))
+        except TaggerError as e:
+            if e.result is not None:
+                _report(e.result, as_json)
+            else:
+                _report_error(e, as_json)
+            raise
+    _report(result, as_json)
 
 
 @cli.command()
@@ -224,12 +194,15 @@ def release_cmd(ctx: Ctx, /, dry_run: bool, allow_pr: bool, **opts: Any) -> None
     """Publish T, then the floating tags the policy moves."""
     from . import release
 
+    pr = None if allow_pr else github.pull_request(os.environ)
+    held = f"{pr}: nothing pushed (pass --allow-pr to publish from a pull request)"
     _run(
         ctx,
         opts,
         lambda cfg, ident, rs: (
-            github.held_release(cfg, ident, os.environ, allow_pr=allow_pr)
-            or release.release(cfg, ident, rs[0], dry_run=dry_run, stop=rs[1])
+            release.hold(cfg, ident, held)
+            if pr
+            else release.release(cfg, ident, rs[0], dry_run=dry_run, stop=rs[1])
         ),
     )
 
@@ -251,45 +224,36 @@ def reconcile(ctx: Ctx, /, dry_run: bool, **opts: Any) -> None:
     )
 
 
-def _print_result(result: Result, as_json: bool) -> None:
-    from .reference import short_digest
+def _report(result: Result, as_json: bool) -> None:
+    """The report: ``--json`` on stdout, the rest on stderr; in GitHub Actions also
+    the step outputs and summary, and warnings as annotations."""
+    from . import render
 
     if as_json:
-        click.echo(json.dumps(result.to_json(), indent=None))
-    if result.command != "reconcile":
-        what = f"version {result.version}" if result.version else "no release version (SHA build)"
-        commit = (result.commit or "")[:12]
-        line = f"{result.command}: {result.immutable_tag} ({what}, commit {commit})"
-        if result.source:
-            line += f"\nsource: {result.source}" + (f" ({result.digest})" if result.digest else "")
+        click.echo(render.json_text(result))
+    for line in render.headline(result):
         click.echo(line, err=True)
-    elif result.dry_run:
-        click.echo("reconcile --dry-run: nothing written", err=True)
     for note in result.notes:
         click.echo(f"note: {note}", err=True)
     for warning in result.warnings:
         if not github.annotate(warning, os.environ, level="warning"):
             click.echo(f"warning: {warning}", err=True)
-    for image in result.images:
-        click.echo(image.name, err=True)
-        # a STATUS column only when a run stopped short: it shows where
-        status = result.stopped_short
-        rows = [("TAG", "ACTION", "FROM -> TO", "REASON") + (("STATUS",) if status else ())] + [
-            (
-                t.tag,
-                t.action,
-                f"{short_digest(t.from_digest)} -> {short_digest(t.to_digest)}",
-                t.reason,
-            )
-            + ((t.status or "",) if status else ())
-            for t in image.tags
-        ]
-        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
-        for r in rows:
-            cells = "  ".join(c.ljust(w) for c, w in zip(r, widths))
-            click.echo(f"  {cells}  {r[-1]}", err=True)
-    if result.dry_run and result.command == "release":
-        click.echo("dry run: nothing written", err=True)
+    for line in render.table(result):
+        click.echo(line, err=True)
+    github.write_outputs(render.outputs(result), os.environ)
+    github.write_summary(render.summary(result), os.environ)
+
+
+def _report_error(e: TaggerError, as_json: bool) -> None:
+    """An error with no plan to show: ``--json`` and the ``json`` output are the error
+    object, the summary says what failed (the message itself is printed by main)."""
+    from . import render
+
+    doc = render.error_json(str(e), e.exit_code)
+    if as_json:
+        click.echo(doc)
+    github.write_outputs({"json": doc}, os.environ)
+    github.write_summary(render.error_summary(str(e), e.exit_code), os.environ)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -330,15 +294,16 @@ def run() -> NoReturn:
     """The console script and ``python -m tagger``: ``main``, then exit without the
     interpreter's teardown, which frees every module and object one by one (35 ms with
     requests loaded, a fifth of a release on a local registry) only for the process to
-    end. Exit handlers run and the standard streams are flushed first; while another
-    thread is still alive, the ordinary exit waits for it."""
-    import atexit
+    end. Logging is shut down and the standard streams are flushed first; tagger
+    registers no other exit handler. While another thread is still alive, or when
+    exit handlers were registered by a library, the ordinary exit runs instead."""
+    import logging
     import threading
 
     code = main()
     if threading.active_count() > 1:
         sys.exit(code)
-    atexit._run_exitfuncs()
+    logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()

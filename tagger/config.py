@@ -17,7 +17,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from .errors import ConfigError, GitError
 from .policy import LatestPolicy
 
 if sys.version_info >= (3, 11):
@@ -180,6 +180,17 @@ def load(
         assert name in known, name
         values[name] = _anchor(name, _coerce(name, value, f"--{name.replace('_', '-')}"), start)
     return replace(cfg, **values)
+
+
+def load_at(path: str, env: Mapping[str, str], flags: Mapping[str, Any]) -> Config:
+    """The configuration for a run started in ``path`` (``-C``): its file is looked
+    for there, then at the root of its git work tree."""
+    start = Path(path)
+    if not start.is_dir():
+        raise GitError(f"{path}: no such directory", "pass -C with an existing path")
+    here = start.resolve()
+    root = next((d for d in [here, *here.parents] if (d / ".git").exists()), None)
+    return load(start, root, env, flags)
 
 
 def _anchor(name: str, value: Any, base: Path) -> Any:

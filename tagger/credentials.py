@@ -30,14 +30,14 @@ import logging
 import shutil
 import subprocess
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
 from . import redact
 from .errors import AuthError, ConfigError, UsageError
 from .reference import DOCKER_HUB_API, parse_reference
-from .registry import Credentials
 
 log = logging.getLogger("tagger.credentials")
 
@@ -46,7 +46,19 @@ HUB_SERVER = "https://index.docker.io/v1/"  # what docker asks helpers for
 HELPER_PREFIX = "docker-credential-"
 HELPER_TIMEOUT = 60.0
 TOKEN_USERNAME = "<token>"  # a helper's way of saying "Secret is an identity token"
-LOGIN_HINT = "docker login {host}, or set TAGGER_USERNAME / TAGGER_PASSWORD"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What a registry login needs; ``identity_token`` is an OAuth2 refresh token."""
+
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    identity_token: str | None = field(default=None, repr=False)
+    source: str = ""  # where they came from, for messages (never the secret itself)
+
+
+CredentialLookup = Callable[[str], "Credentials | None"]
 
 
 def make(

@@ -1,4 +1,4 @@
-"""The tag policy (shared/spec/tag-policy.md §1-§3) as pure functions: no I/O.
+"""The tag policy (docs/tag-policy.md §1-§3) as pure functions: no I/O.
 
 Versions are ``semver.Version`` values. Everything here is deterministic: the same
 inputs always give the same tags, actions and reasons, which is what lets a re-run of a

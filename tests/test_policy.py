@@ -1,4 +1,4 @@
-"""The tag policy (shared/spec/tag-policy.md §1-§3) as users see it: which tags a
+"""The tag policy (docs/tag-policy.md §1-§3) as users see it: which tags a
 release gets, where the floating tags end up, and why a tag stays where it is."""
 
 from __future__ import annotations

@@ -8,10 +8,13 @@ from typing import Any
 
 from conftest import Registry, Repo
 
-from tagger import config, gitstate, release
+from tagger import config, gitstate, identity, release
+from tagger.registry import Registries
 
 
-def _prepare(registry: Registry, repo: Repo, image: str) -> dict[str, tuple[release.Identity, str]]:
+def _prepare(
+    registry: Registry, repo: Repo, image: str
+) -> dict[str, tuple[identity.Identity, str]]:
     """1.2.3 published; commits for 1.2.4 and 1.3.0 built (sha tags pushed)."""
     out = {}
     for v in ("1.2.3", "1.2.4", "1.3.0"):
@@ -20,23 +23,23 @@ def _prepare(registry: Registry, repo: Repo, image: str) -> dict[str, tuple[rele
         digest = registry.push_image(image, repo.sha_tag, content=v)
         cfg = config.Config(images=(f"{registry.host}/{image}",))
         state = gitstate.current_state(str(repo.path), {})
-        out[v] = (release.identify(cfg, state, allow_dirty=False), digest)
+        out[v] = (identity.identify(cfg, state, allow_dirty=False), digest)
     return out
 
 
-def _release(ident: release.Identity, image: str) -> release.Result:
+def _release(ident: identity.Identity, image: str) -> release.Result:
     cfg = config.Config(images=(image,))
-    regs = release.Registries()
+    regs = Registries()
     try:
         return release.release(cfg, ident, regs, dry_run=False, stop=release.StopFlag())
     finally:
         regs.close()
 
 
-def _held(ident: release.Identity, image: str) -> tuple[release.Planned, Any]:
+def _held(ident: identity.Identity, image: str) -> tuple[release.Planned, Any]:
     """Read and plan now; write when the returned function is called."""
     cfg = config.Config(images=(image,))
-    regs = release.Registries()
+    regs = Registries()
     planned = release.plan(cfg, ident, regs, dry_run=False, command="release")
 
     def finish() -> release.Result:

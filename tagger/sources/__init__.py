@@ -3,11 +3,11 @@
 ``docker-archive:FILE[:REF]`` (a ``docker save`` tarball) and
 ``docker-daemon:NAME[:TAG]`` (the local Docker daemon).
 
-Each source gives the manifest to publish (exact bytes, digest D), the labels the
-provenance check reads, and makes everything the manifest refers to present in a
-target repository; the release then PUTs the same bytes under each tag. The daemon
-source is the exception: its digest is known only once the daemon pushed T
-(see ``daemon.py``).
+Every source opens as an ``Opened`` (base.py): its labels for the provenance check,
+and the ``Source`` to publish (exact manifest bytes, digest D, its blobs) once D is
+known: at once for a registry, a layout or a tarball; for the daemon when a target
+already holds the image or once the daemon has pushed T (daemon.py). Copying a
+``Source`` into a target repository is copy.py's business.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 from ..errors import UsageError
 from ..reference import parse_reference
 from .archive import ArchiveSource
-from .base import ClientFor, Labels, Source, StoredImage
+from .base import ClientFor, Labels, Opened, Source, Target
 from .daemon import DaemonSource
 from .layout import LayoutSource
 from .registry import RegistrySource
@@ -28,16 +28,17 @@ __all__ = [
     "DaemonSource",
     "Labels",
     "LayoutSource",
+    "Opened",
     "RegistrySource",
     "Source",
-    "StoredImage",
+    "Target",
     "open_source",
 ]
 
 TRANSPORTS = "docker://REF, docker-daemon:NAME[:TAG], oci:DIR[:TAG] or docker-archive:FILE"
 
 
-def open_source(text: str, client_for: ClientFor) -> Source | DaemonSource:
+def open_source(text: str, client_for: ClientFor) -> Opened:
     """The source named by ``--source``; nothing is read until it is used."""
     transport, sep, rest = text.partition(":")
     if not sep:

@@ -21,14 +21,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import PolicyRefusal, UsageError
+from ..oci import OCI_CONFIG, OCI_MANIFEST, Manifest, sha256_digest
 from ..reference import parse_reference
-from ..registry import OCI_MANIFEST, Manifest, sha256_digest
-from .base import CHUNK, StoredImage
+from .base import CHUNK, Source
 
 if TYPE_CHECKING:
     import tarfile
 
-OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 LAYER_TYPES = {
     b"\x1f\x8b": "application/vnd.oci.image.layer.v1.tar+gzip",
     b"\x28\xb5\x2f\xfd": "application/vnd.oci.image.layer.v1.tar+zstd",
@@ -36,7 +35,7 @@ LAYER_TYPES = {
 OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
 
 
-class ArchiveSource(StoredImage):
+class ArchiveSource(Source):
     def __init__(self, path: Path, selector: str | None, name: str) -> None:
         self.path = path
         self.selector = selector

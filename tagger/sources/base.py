@@ -1,57 +1,39 @@
-"""What every source gives the release, and the reading side shared by the sources
-that hold manifests and blobs themselves (a registry, an OCI layout, a tarball).
+"""What every source gives the release.
 
-A source names the manifest to publish (exact bytes, digest D), the labels and
-annotations the provenance check reads, and makes every blob and child manifest the
-manifest refers to present in a target repository; the release then PUTs the same
-bytes under each tag.
+``open_source`` (``__init__.py``) returns an ``Opened`` source: its labels for the
+provenance check, ``locate`` (the ``Source`` to publish, once its digest D is known)
+and ``push`` (write it under a tag, handing back the registry-backed ``Source``). A
+source that holds its manifest and blobs itself (a registry, an OCI layout, a tarball)
+is a ``Source`` at once; the docker daemon's image becomes one when it is found in a
+target or pushed there (``daemon.py``).
 """
 
 from __future__ import annotations
 
 import json
-import re
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from ..errors import UsageError
-from ..registry import Manifest, RegistryClient, sha256_digest
+from ..oci import CONFIG_TYPES, Manifest, check_digest, matches
+from ..registry import RegistryClient
+from . import copy
 
 ClientFor = Callable[[str], RegistryClient]
 Labels = dict[str, set[str]]  # label or annotation name -> every value found in the image
 
-DIGEST_RE = re.compile(r"sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128}")
-CONFIG_TYPES = (
-    "application/vnd.docker.container.image.v1+json",
-    "application/vnd.oci.image.config.v1+json",
-)
 CHUNK = 256 << 10  # read size for files: one size, reused by the allocator
 MAX_SMALL = 16 << 20  # a manifest or an image config is never near this
 
 
-class Source(Protocol):
-    name: str  # as the user wrote it, for reports
+class Target(NamedTuple):
+    """A target repository as the plan found it."""
 
-    def manifest(self) -> Manifest:
-        """The manifest to publish; raise PolicyRefusal when there is no such image."""
-        ...
-
-    def prepare(self, client: RegistryClient, repo: str) -> None:
-        """Make every blob and child manifest the manifest refers to present in repo."""
-        ...
-
-    def labels(self) -> Labels:
-        """The config labels and manifest annotations of the image (every platform)."""
-        ...
-
-
-def check_digest(digest: object, where: str) -> str:
-    """A digest from a source's metadata, checked before it names a file or a URL."""
-    if not isinstance(digest, str) or not DIGEST_RE.fullmatch(digest):
-        raise UsageError(f"{where}: {digest!r} is not a sha256 or sha512 digest")
-    return digest
+    client: RegistryClient
+    repo: str
+    has_tag: bool  # T exists there
 
 
 def collect(labels: Labels, mapping: object) -> None:
@@ -61,9 +43,27 @@ def collect(labels: Labels, mapping: object) -> None:
                 labels.setdefault(k, set()).add(v)
 
 
-class StoredImage(ABC):
-    """A source that reads manifests and blobs itself; ``origin`` is the registry
-    repository it lives in, when blobs can be mounted from there."""
+class Opened(Protocol):
+    """A source as ``--source`` named it, before its digest is necessarily known."""
+
+    name: str  # as the user wrote it, for reports
+
+    def labels(self) -> Labels:
+        """The config labels and manifest annotations of the image (every platform)."""
+        ...
+
+    def locate(self, targets: Sequence[Target], tag: str) -> Source | None:
+        """The Source to publish; None when its digest is known only once pushed."""
+        ...
+
+    def push(self, client: RegistryClient, repo: str, tag: str) -> Source:
+        """Write the image to ``repo`` under ``tag``; the registry-backed Source."""
+        ...
+
+
+class Source(ABC):
+    """An image whose manifest (exact bytes, digest D) and blobs can be read;
+    ``origin`` is the registry repository it lives in, when blobs can be mounted."""
 
     name: str
     origin: tuple[str, str] | None = None
@@ -71,7 +71,7 @@ class StoredImage(ABC):
 
     @abstractmethod
     def _load(self) -> Manifest:
-        """Read the manifest to publish."""
+        """Read the manifest to publish; PolicyRefusal when there is no such image."""
 
     @abstractmethod
     def child(self, digest: str) -> Manifest:
@@ -90,7 +90,7 @@ class StoredImage(ABC):
             data += chunk
             if len(data) > MAX_SMALL:
                 raise UsageError(f"{self.name}: {digest} is too large for a manifest or config")
-        if digest.startswith("sha256:") and sha256_digest(bytes(data)) != digest:
+        if not matches(bytes(data), digest):
             raise UsageError(f"{self.name}: blob {digest} does not match its digest")
         return bytes(data)
 
@@ -99,10 +99,14 @@ class StoredImage(ABC):
             self._top = self._load()
         return self._top
 
-    def prepare(self, client: RegistryClient, repo: str) -> None:
-        from .transfer import publish
+    def locate(self, targets: Sequence[Target], tag: str) -> Source:
+        self.manifest()
+        return self
 
-        publish(self, client, repo)
+    def push(self, client: RegistryClient, repo: str, tag: str) -> Source:
+        copy.publish(self, client, repo)
+        client.put_manifest(repo, tag, self.manifest())
+        return self
 
     def labels(self) -> Labels:
         """Annotations of the manifest (and of an index's entries and children), and the
@@ -133,3 +137,6 @@ class StoredImage(ABC):
                 if isinstance(doc, dict) and isinstance(doc.get("config"), dict):
                     collect(out, doc["config"].get("Labels"))
         return out
+
+
+__all__ = ["ClientFor", "Labels", "Opened", "Source", "Target", "check_digest", "collect"]

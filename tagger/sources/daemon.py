@@ -22,13 +22,16 @@ used as D as well, and nothing is pushed through the daemon at all.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any
 
+from ..credentials import Credentials
 from ..errors import PolicyRefusal, RegistryError, UsageError
+from ..oci import Manifest
 from ..progress import Progress
 from ..reference import DOCKER_HUB, DOCKER_HUB_API, ImageRef, parse_reference
-from ..registry import Credentials, Manifest, RegistryClient
-from .base import ClientFor, Labels, collect
+from ..registry import RegistryClient
+from .base import ClientFor, Labels, Source, Target, collect
 from .registry import RegistrySource
 
 
@@ -56,7 +59,6 @@ class DaemonSource:
         self.name = name
         self._docker: Any = None
         self._attrs: dict[str, Any] | None = None
-        self._published: RegistrySource | None = None  # where D lives once it is known
 
     # --- the daemon ---------------------------------------------------------------
     def _client(self) -> Any:
@@ -110,16 +112,15 @@ class DaemonSource:
         return isinstance(config, dict) and config.get("digest") == self.image_id
 
     # --- the release ----------------------------------------------------------------
-    def locate(self, targets: list[tuple[RegistryClient, str, bool]], tag: str) -> Manifest | None:
-        """D, when it is already in a target (``targets``: client, repository and
-        whether T exists there): T holding this image, or a RepoDigest of the image
-        naming a target repository."""
+    def locate(self, targets: Sequence[Target], tag: str) -> Source | None:
+        """The image, when it is already in a target: T holding this image, or a
+        RepoDigest of the image naming a target repository. None: only a push tells D."""
         for client, repo, has_tag in targets:
             if has_tag:
                 m = client.get_manifest(repo, tag)
                 if self.is_this_image(m):
                     return self._adopt(client, repo, m)
-        by_repo = {(c.registry, r): c for c, r, _ in targets}
+        by_repo = {(t.client.registry, t.repo): t.client for t in targets}
         for rd in self.attrs.get("RepoDigests") or []:
             try:
                 ref = parse_reference(rd)
@@ -135,15 +136,12 @@ class DaemonSource:
                 return self._adopt(holder, ref.repository, m)
         return None
 
-    def _adopt(self, client: RegistryClient, repo: str, m: Manifest) -> Manifest:
+    def _adopt(self, client: RegistryClient, repo: str, m: Manifest) -> Source:
         ref = ImageRef(client.registry, repo, None, m.digest)
-        src = RegistrySource(ref, self.client_for, name=self.name)
-        src._top = m  # read already
-        self._published = src
-        return m
+        return RegistrySource(ref, self.client_for, name=self.name, manifest=m)
 
-    def push(self, client: RegistryClient, repo: str, tag: str) -> Manifest:
-        """Push T to ``repo`` through the daemon; returns the manifest it wrote."""
+    def push(self, client: RegistryClient, repo: str, tag: str) -> Source:
+        """Push T to ``repo`` through the daemon; the image as the registry holds it."""
         from docker.errors import DockerException
 
         docker = self._client()
@@ -234,17 +232,7 @@ class DaemonSource:
             except DockerException:
                 pass  # the daemon's own bookkeeping; the release does not depend on it
 
-    # --- Source ---------------------------------------------------------------------
-    def manifest(self) -> Manifest:
-        if self._published is None:
-            raise RegistryError(f"{self.name}: its digest is known only after the daemon pushes")
-        return self._published.manifest()
-
-    def prepare(self, client: RegistryClient, repo: str) -> None:
-        if self._published is None:
-            raise RegistryError(f"{self.name}: nothing was pushed through the daemon yet")
-        self._published.prepare(client, repo)
-
+    # --- Opened ---------------------------------------------------------------------
     def labels(self) -> Labels:
         out: Labels = {}
         collect(out, (self.attrs.get("Config") or {}).get("Labels"))

@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import PolicyRefusal, UsageError
-from ..registry import Manifest
-from .base import CHUNK, StoredImage, check_digest
+from ..oci import Manifest, check_digest
+from .base import CHUNK, Source
 
 REF_NAME = "org.opencontainers.image.ref.name"
 
 
-class LayoutSource(StoredImage):
+class LayoutSource(Source):
     def __init__(self, path: Path, tag: str | None, name: str) -> None:
         self.path = path
         self.tag = tag

@@ -9,17 +9,25 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..errors import NotFound, PolicyRefusal
+from ..oci import Manifest
 from ..reference import ImageRef
-from ..registry import Manifest, RegistryClient
-from .base import ClientFor, StoredImage
+from ..registry import RegistryClient
+from .base import ClientFor, Source
 
 
-class RegistrySource(StoredImage):
-    def __init__(self, ref: ImageRef, client_for: ClientFor, name: str = "") -> None:
+class RegistrySource(Source):
+    def __init__(
+        self,
+        ref: ImageRef,
+        client_for: ClientFor,
+        name: str = "",
+        manifest: Manifest | None = None,
+    ) -> None:
         self.ref = ref
         self.client_for = client_for
         self.name = name or f"docker://{ref}"
         self.origin = (ref.registry, ref.repository)
+        self._top = manifest  # when the caller read it already
 
     @property
     def client(self) -> RegistryClient:

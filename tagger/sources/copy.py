@@ -1,6 +1,6 @@
-"""Make an image present in a target repository, in the order a registry accepts:
-blobs (configs and layers) first, then child manifests deepest first; the caller PUTs
-the top manifest under its tags last.
+"""Copy an image into a target repository, in the order a registry accepts: blobs
+(configs and layers) first, then child manifests deepest first; the caller PUTs the
+top manifest under its tags last. One way: nothing of the sources is imported here.
 
 Blobs the target has are skipped (HEAD); blobs of another repository of the same
 registry are mounted; the rest are streamed, chunk by chunk, from the source into a
@@ -14,18 +14,29 @@ from __future__ import annotations
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from ..errors import RegistryError, RegistryUnreachable
+from ..oci import Manifest, check_digest
 from ..progress import Progress, human_size
-from ..registry import RETRY_STATUSES, Manifest, RegistryClient
-from .base import check_digest
-
-if TYPE_CHECKING:
-    from .base import StoredImage
+from ..registry import RegistryClient
+from ..registry.errors import RETRY_STATUSES
 
 PARALLEL = 4  # concurrent blob transfers per target
 ATTEMPTS = 3
+
+
+class StoredImage(Protocol):
+    """What copying needs of a source (sources/base.py's Source is one)."""
+
+    name: str
+    origin: tuple[str, str] | None
+
+    def manifest(self) -> Manifest: ...
+
+    def child(self, digest: str) -> Manifest: ...
+
+    def open_blob(self, digest: str, size: int | None) -> Iterator[bytes]: ...
 
 
 @dataclass

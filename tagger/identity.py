@@ -1,0 +1,53 @@
+"""The identity of a build: the release version V and the immutable tag T of HEAD,
+from the git state and the configuration (tag-policy §1-§2). ``tagger version``
+needs nothing more, so this module reaches no registry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from semver import Version
+
+from . import gitstate, policy
+from .config import Config
+from .errors import PolicyRefusal
+from .gitstate import GitState
+from .reference import validate_tag
+
+
+@dataclass(frozen=True)
+class Identity:
+    """What git says is being published: V, T and the facts the policy needs."""
+
+    state: GitState
+    version: Version | None
+    tag: str  # T
+    sha_tag: str  # the SHA tag of HEAD, where CI pushes every build
+
+
+def identify(cfg: Config, state: GitState, *, allow_dirty: bool) -> Identity:
+    """V and T for HEAD, refusing a dirty tree unless allowed (§1-§2)."""
+    if state.dirty and not allow_dirty:
+        shown = ", ".join(state.dirty_files[:5])
+        more = f" and {len(state.dirty_files) - 5} more" if len(state.dirty_files) > 5 else ""
+        raise PolicyRefusal(
+            f"the work tree has uncommitted changes: {shown}{more}",
+            "commit or stash them, or pass --allow-dirty (T gets -dirty, no floating tag moves)",
+        )
+    version = policy.release_version(state.tags, cfg.tag_prefix)
+    tag = policy.immutable_tag(
+        version,
+        state.commit,
+        dirty=state.dirty,
+        sha_prefix=cfg.sha_prefix,
+        sha_length=cfg.sha_length,
+    )
+    sha = policy.sha_tag(state.commit, cfg.sha_prefix, cfg.sha_length)
+    return Identity(state, version, validate_tag(tag), validate_tag(sha))
+
+
+def read_identity(cfg: Config, path: str, env: Mapping[str, str], *, allow_dirty: bool) -> Identity:
+    state = gitstate.current_state(path, env, untracked_dirty=cfg.untracked_dirty)
+    return identify(cfg, state, allow_dirty=allow_dirty)

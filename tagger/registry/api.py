@@ -1,0 +1,271 @@
+"""The Distribution API's endpoints for one registry (regclient's model: an operation
+builds its request; ``request`` sends it through auth and transport and checks the
+status).
+
+Written here rather than taken from a library: the Python registry clients we looked
+at (docker-py talks to a daemon, not a registry; oras-py and dxf parse manifests into
+objects and re-serialise them, or lack mounts and pagination) cannot promise what the
+tag policy needs most: a manifest is kept as the exact bytes the registry served and
+PUT back unchanged, so its digest never changes (as crane does).
+"""
+
+from __future__ import annotations
+
+import time
+import urllib.parse
+from collections.abc import Callable, Iterator, Sequence
+from typing import IO, TYPE_CHECKING
+
+from ..credentials import CredentialLookup, Credentials
+from ..errors import NotFound, RegistryError
+from ..oci import MANIFEST_TYPES, Manifest, sha256_digest
+from . import errors
+from .auth import Auth, no_credentials
+from .transport import Body, Transport
+
+if TYPE_CHECKING:
+    import requests
+
+CHUNK = 1 << 20
+MANIFEST_ACCEPT = ", ".join(MANIFEST_TYPES)
+
+
+def pull(repo: str) -> str:
+    return f"repository:{repo}:pull"
+
+
+def push(repo: str) -> str:
+    return f"repository:{repo}:pull,push"
+
+
+def scope(repo: str, pushing: bool) -> str:
+    """The scope a read needs: pull, or pull,push when the run will write too (one
+    token then serves the reads and the writes)."""
+    return push(repo) if pushing else pull(repo)
+
+
+class RegistryClient:
+    """One registry host: its transport, its auth state and the API calls."""
+
+    def __init__(
+        self,
+        registry: str,
+        *,
+        insecure: frozenset[str] = frozenset(),
+        credentials: CredentialLookup = no_credentials,
+        verify: bool | str = True,
+        retries: int = 4,
+        timeout: float = 30.0,
+        backoff: float = 0.5,
+        pool_size: int = 16,
+        expired: Callable[[], bool] | None = None,
+    ) -> None:
+        self.registry = registry
+        self.transport = Transport(
+            registry,
+            insecure=insecure,
+            verify=verify,
+            retries=retries,
+            timeout=timeout,
+            backoff=backoff,
+            pool_size=pool_size,
+            expired=expired,
+        )
+        self.auth = Auth(self.transport, credentials)
+
+    def close(self) -> None:
+        self.transport.close()
+
+    def login(self) -> Credentials | None:
+        """The credentials tagger uses for this registry, to hand to a Docker daemon
+        that pushes to it (docker-daemon: sources). Never to be printed."""
+        return self.auth.creds()
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        scopes: Sequence[str],
+        ok: Sequence[int] = (200,),
+        headers: dict[str, str] | None = None,
+        data: bytes | IO[bytes] | Body | None = None,
+        params: dict[str, str] | None = None,
+        stream: bool = False,
+        retry: bool = True,
+        url: str | None = None,
+    ) -> requests.Response:
+        """Send one API call; answer 401 challenges once; raise on statuses not in ``ok``.
+        ``retry=False`` sends it once (streamed uploads cannot be replayed)."""
+        target = url or self.transport.base + path
+        wanted = tuple(scopes)
+        for attempt in (1, 2):
+            hdrs = dict(headers or {})
+            sent = self.auth.header(wanted)
+            if sent:
+                hdrs["Authorization"] = sent
+            resp = self.transport.send(
+                method, target, headers=hdrs, data=data, params=params, stream=stream, retry=retry
+            )
+            if (
+                resp.status_code == 401
+                and attempt == 1
+                and not isinstance(data, Body)
+                and self.auth.answer(resp, sent, wanted)
+            ):
+                resp.close()
+                continue
+            if resp.status_code in ok:
+                return resp
+            raise errors.status_error(method, self.registry, path, resp, wanted, self.auth.creds())
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # --- API calls ------------------------------------------------------------
+    def ping(self, *, retry: bool = True) -> None:
+        """GET /v2/: is the registry there? (401 counts as there; learns the challenge.)"""
+        resp = self.request("GET", "/v2/", scopes=(), ok=(200, 401), retry=retry)
+        resp.close()
+
+    def get_manifest(self, repo: str, ref: str, *, push: bool = False) -> Manifest:
+        resp = self.request(
+            "GET",
+            f"/v2/{repo}/manifests/{ref}",
+            scopes=(scope(repo, push),),
+            headers={"Accept": MANIFEST_ACCEPT},
+        )
+        m = Manifest.from_bytes(resp.content, resp.headers.get("Content-Type"))
+        if ref.startswith("sha256:") and m.digest != ref:
+            raise errors.altered(f"{self.registry}/{repo}@{ref}", m.digest)
+        return m
+
+    def head_manifest(self, repo: str, ref: str, *, push: bool = False) -> str | None:
+        """The digest a tag points at, or None when it does not exist."""
+        try:
+            resp = self.request(
+                "HEAD",
+                f"/v2/{repo}/manifests/{ref}",
+                scopes=(scope(repo, push),),
+                headers={"Accept": MANIFEST_ACCEPT},
+            )
+        except NotFound:
+            return None
+        digest = resp.headers.get("Docker-Content-Digest")
+        return digest or self.get_manifest(repo, ref, push=push).digest
+
+    def put_manifest(self, repo: str, ref: str, manifest: Manifest) -> None:
+        """PUT the exact bytes under ``ref`` (a tag or the digest)."""
+        for attempt in range(3):
+            try:
+                resp = self.request(
+                    "PUT",
+                    f"/v2/{repo}/manifests/{ref}",
+                    scopes=(push(repo),),
+                    ok=(200, 201, 202),
+                    headers={"Content-Type": manifest.media_type},
+                    data=manifest.data,
+                )
+                break
+            except RegistryError as e:
+                # distribution answers MANIFEST_BLOB_UNKNOWN while another writer re-PUTs
+                # a child of the same index; a PUT is idempotent, so try again
+                if e.code != "MANIFEST_BLOB_UNKNOWN" or attempt == 2:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
+        served = resp.headers.get("Docker-Content-Digest")
+        if served and served != manifest.digest:
+            raise errors.rewritten(f"{self.registry}/{repo}:{ref}", served, manifest.digest)
+
+    def list_tags(
+        self, repo: str, *, page_size: int | None = None, push: bool = False
+    ) -> list[str]:
+        """Every tag of the repository, following ``Link: <…>; rel="next"`` pages.
+        A repository that does not exist yet has no tags."""
+        wanted = (scope(repo, push),)
+        tags: list[str] = []
+        url: str | None = None
+        params = {"n": str(page_size)} if page_size else None
+        seen: set[str] = set()
+        while True:
+            try:
+                resp = self.request(
+                    "GET", f"/v2/{repo}/tags/list", scopes=wanted, url=url, params=params
+                )
+            except NotFound:
+                return tags
+            body = resp.json()
+            tags.extend(body.get("tags") or [])
+            nxt = resp.links.get("next", {}).get("url")
+            if not nxt:
+                return tags
+            url = urllib.parse.urljoin(resp.url, nxt)
+            if url in seen:  # a broken registry must not loop forever
+                return tags
+            seen.add(url)
+            params = None
+
+    def blob_exists(self, repo: str, digest: str) -> bool:
+        try:
+            self.request("HEAD", f"/v2/{repo}/blobs/{digest}", scopes=(push(repo),))
+            return True
+        except NotFound:
+            return False
+
+    def mount_blob(self, repo: str, digest: str, from_repo: str) -> str | None:
+        """Mount a blob from another repository of this registry. Returns None when
+        mounted, else the upload URL of the session the registry opened instead."""
+        resp = self.request(
+            "POST",
+            f"/v2/{repo}/blobs/uploads/",
+            scopes=(push(repo), pull(from_repo)),
+            params={"mount": digest, "from": from_repo},
+            ok=(201, 202),
+        )
+        if resp.status_code == 201:
+            return None
+        return urllib.parse.urljoin(resp.url, resp.headers["Location"])
+
+    def start_upload(self, repo: str) -> str:
+        resp = self.request("POST", f"/v2/{repo}/blobs/uploads/", scopes=(push(repo),), ok=(202,))
+        return urllib.parse.urljoin(resp.url, resp.headers["Location"])
+
+    def upload_blob(
+        self, repo: str, location: str, digest: str, chunks: Iterator[bytes], size: int
+    ) -> None:
+        """Finish an upload session with one streamed PUT (monolithic, never in memory)."""
+        body = Body(chunks, size)
+        sep = "&" if "?" in location else "?"
+        url = f"{location}{sep}digest={urllib.parse.quote(digest)}"
+        self.request(
+            "PUT",
+            "/v2/" + repo + "/blobs/uploads/…",
+            scopes=(push(repo),),
+            url=url,
+            data=body,
+            headers={"Content-Type": "application/octet-stream"},
+            ok=(201, 204),
+            retry=False,
+        )
+
+    def open_blob(self, repo: str, digest: str) -> Iterator[bytes]:
+        """A blob's content in chunks. The GET is sent now, so a missing blob raises
+        here rather than in the middle of an upload that streams it."""
+        resp = self.request("GET", f"/v2/{repo}/blobs/{digest}", scopes=(pull(repo),), stream=True)
+
+        def chunks() -> Iterator[bytes]:
+            try:
+                yield from resp.iter_content(CHUNK)
+            finally:
+                resp.close()
+
+        return chunks()
+
+    def read_blob(self, repo: str, digest: str, *, limit: int = 16 << 20) -> bytes:
+        """A small blob (an image config) in memory, checked against its digest."""
+        data = bytearray()
+        for chunk in self.open_blob(repo, digest):
+            data += chunk
+            if len(data) > limit:
+                raise errors.too_large(f"{self.registry}/{repo}@{digest}", limit)
+        if sha256_digest(bytes(data)) != digest:
+            raise errors.altered(f"{self.registry}/{repo}@{digest}", sha256_digest(bytes(data)))
+        return bytes(data)

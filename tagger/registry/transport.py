@@ -1,0 +1,170 @@
+"""Sending requests to one registry: the session (pooled keep-alive connections),
+retries, timeouts, TLS verification and the run's deadline.
+
+A stack of small layers, as go-containerregistry's ``remote/transport``: urllib3's
+``Retry`` (429/5xx/connection errors, honouring ``Retry-After``) under requests'
+session; this module adds the deadline check before each request and turns an
+exception into tagger's error. Authentication is ``auth.py``'s business, the API
+calls ``api.py``'s. requests is imported on the first request, never at start-up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import urllib.parse
+from collections.abc import Callable, Iterator
+from typing import IO, TYPE_CHECKING, Any
+
+from ..reference import scheme_for
+from . import errors
+
+if TYPE_CHECKING:
+    import requests
+
+log = logging.getLogger("tagger.registry")
+
+MAX_RETRY_AFTER = 60.0
+
+
+def _retry_class() -> type[Any]:
+    from urllib3.util.retry import Retry
+
+    class CappedRetry(Retry):
+        """urllib3's Retry with every Retry-After wait capped (a registry asking for an
+        hour would otherwise stall the pipeline)."""
+
+        def get_retry_after(self, response: Any) -> float | None:
+            value = super().get_retry_after(response)
+            return None if value is None else min(float(value), MAX_RETRY_AFTER)
+
+    return CappedRetry
+
+
+class Body:
+    """A file-like body of known length streamed from a source, so requests sends
+    Content-Length and never holds a whole blob in memory."""
+
+    def __init__(self, chunks: Iterator[bytes], length: int) -> None:
+        self._chunks = chunks
+        self._length = length
+        self._buf = b""  # the current chunk
+        self._pos = 0  # how much of it was read
+        self.hash = hashlib.sha256()
+
+    def __len__(self) -> int:
+        return self._length
+
+    def read(self, n: int = -1) -> bytes:
+        """Up to ``n`` bytes, cut from the source's chunks without joining them (only
+        pieces of the requested size are allocated, so memory stays flat)."""
+        parts: list[bytes] = []
+        want = self._length if n is None or n < 0 else n
+        while want > 0:
+            if self._pos >= len(self._buf):
+                chunk = next(self._chunks, None)
+                if chunk is None:
+                    break
+                self._buf, self._pos = chunk, 0
+            piece = self._buf[self._pos : self._pos + want]
+            self._pos += len(piece)
+            want -= len(piece)
+            parts.append(piece)
+        out = parts[0] if len(parts) == 1 else b"".join(parts)
+        self.hash.update(out)
+        return out
+
+
+def _session(retry: Any, pool_size: int) -> requests.Session:
+    import requests
+    from requests.adapters import HTTPAdapter
+
+    session = requests.Session()
+    adapter = HTTPAdapter(max_retries=retry, pool_connections=1, pool_maxsize=pool_size)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+class Transport:
+    """One registry host's connections. ``send`` is the only way out."""
+
+    def __init__(
+        self,
+        registry: str,
+        *,
+        insecure: frozenset[str] = frozenset(),
+        verify: bool | str = True,
+        retries: int = 4,
+        timeout: float = 30.0,
+        backoff: float = 0.5,
+        pool_size: int = 16,
+        expired: Callable[[], bool] | None = None,
+    ) -> None:
+        self.registry = registry
+        self.base = f"{scheme_for(registry, insecure)}://{registry}"
+        self.verify = verify
+        self.timeout = timeout
+        self._expired = expired
+        retry = _retry_class()(
+            total=retries,
+            connect=retries,
+            read=retries,
+            status=retries,
+            other=0,
+            allowed_methods=None,  # every call we retry is idempotent; uploads opt out
+            status_forcelist=errors.RETRY_STATUSES,
+            backoff_factor=backoff,
+            backoff_jitter=backoff / 2,
+            backoff_max=MAX_RETRY_AFTER,
+            respect_retry_after_header=True,
+            raise_on_status=False,
+            raise_on_redirect=False,
+        )
+        self.session = _session(retry, pool_size)
+        # streamed uploads cannot be replayed by urllib3: a session that never retries
+        self._once = _session(0, pool_size)
+
+    def close(self) -> None:
+        self.session.close()
+        self._once.close()
+
+    def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: dict[str, str],
+        data: bytes | IO[bytes] | Body | dict[str, str] | None = None,
+        params: dict[str, str] | list[tuple[str, str]] | None = None,
+        stream: bool = False,
+        retry: bool = True,
+        what: str | None = None,
+        auth: tuple[str, str] | None = None,
+    ) -> requests.Response:
+        """One request (retried by urllib3 unless ``retry=False``); raises tagger's
+        error when no answer came or the deadline has passed."""
+        import requests
+
+        if self._expired is not None and self._expired():
+            path = urllib.parse.urlsplit(url).path
+            raise errors.deadline_passed(method, self.registry, path)
+        session = self.session if retry else self._once
+        try:
+            resp = session.request(
+                method,
+                url,
+                headers=headers,
+                data=data,
+                params=params,
+                auth=auth,
+                stream=stream,
+                timeout=self.timeout,
+                verify=self.verify,
+                allow_redirects=True,
+            )
+        except requests.exceptions.RequestException as e:
+            target = what or self.registry
+            raise errors.transport_error(e, self.registry, target, self.verify) from None
+        log.debug("%s %s -> %s", method, urllib.parse.urlsplit(resp.url).path, resp.status_code)
+        return resp

@@ -1,0 +1,50 @@
+"""The use cases: plan, release and reconcile (tag-policy §4).
+
+- ``report``: the result model (per image and tag: action, then status);
+- ``plan``: read git and the registries, decide by the policy, refuse conflicts;
+- ``execute``: write T, then the floating tags, to every target;
+- ``writes``: the one write loop (safe points, statuses, the report on errors);
+- ``repair``: the post-write race repair and ``reconcile``;
+- ``stop``: signals and the deadline.
+"""
+
+from __future__ import annotations
+
+from ..config import Config
+from ..identity import Identity
+from ..registry import Registries
+from .execute import execute
+from .plan import Planned, plan, plan_offline, refuse_conflicts, target_images
+from .repair import reconcile
+from .report import ImageResult, Result, Status, TagResult
+from .stop import StopFlag
+
+__all__ = [
+    "ImageResult",
+    "execute",
+    "Planned",
+    "Result",
+    "Status",
+    "StopFlag",
+    "TagResult",
+    "hold",
+    "plan",
+    "reconcile",
+    "release",
+]
+
+
+def hold(cfg: Config, ident: Identity, why: str) -> Result:
+    """A release that is held (a pull request): the plan from git tags, with a note
+    that nothing was pushed; no registry is contacted."""
+    return plan_offline(cfg, ident, target_images(cfg), why)
+
+
+def release(
+    cfg: Config, ident: Identity, regs: Registries, *, dry_run: bool, stop: StopFlag
+) -> Result:
+    planned = plan(cfg, ident, regs, dry_run=dry_run, command="release")
+    refuse_conflicts(planned.result)
+    if dry_run:
+        return planned.result
+    return execute(cfg, ident, regs, planned, stop)

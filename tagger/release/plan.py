@@ -1,0 +1,235 @@
+"""Planning: read git and the registries, decide every tag's action by the policy.
+
+The source and every target's tags (then the digests of the tags the plan names that
+exist) are independent: they are read together, one round trip each at most. Nothing
+is written here; ``refuse_conflicts`` turns a conflict on T anywhere into a refusal
+before any write, anywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TypeVar
+
+from semver import Version
+
+from .. import gitstate, policy, provenance
+from ..config import Config
+from ..errors import PolicyRefusal, RegistryUnreachable, UsageError
+from ..identity import Identity
+from ..reference import ImageRef, parse_reference
+from ..registry import Registries, RegistryClient
+from ..sources import Labels, Opened, Source, Target, open_source
+from .report import ImageResult, Result, TagResult
+
+PARALLEL = 8
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def parallel(fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
+    """``fn`` over ``items`` in a bounded pool (in line for one item)."""
+    items = list(items)
+    if len(items) <= 1:
+        return [fn(i) for i in items]
+    with ThreadPoolExecutor(min(PARALLEL, len(items))) as pool:
+        return list(pool.map(fn, items))
+
+
+class ReleaseRefused(PolicyRefusal):
+    """A refusal that comes with the plan that explains it."""
+
+    def __init__(self, message: str, hint: str | None, result: Result) -> None:
+        super().__init__(message, hint)
+        self.result: Result = result
+
+
+@dataclass
+class Planned:
+    result: Result
+    opened: Opened | None = None
+    source: Source | None = None  # None: a daemon image whose digest its push tells
+
+
+def moves(cfg: Config, ident: Identity, published: Iterable[Version]) -> list[policy.Move]:
+    """T first, then the floating tags."""
+    return [policy.immutable_move(ident.tag)] + policy.floating_moves(
+        ident.version,
+        published,
+        latest=cfg.latest,
+        major_zero=cfg.major_zero,
+        branch=ident.state.branch,
+        dirty=ident.state.dirty,
+    )
+
+
+def target_images(cfg: Config) -> list[tuple[str, ImageRef]]:
+    return [(i, parse_reference(i, allow_tag=False)) for i in cfg.images]
+
+
+def source_text(cfg: Config, ident: Identity, images: list[tuple[str, ImageRef]]) -> str:
+    """--source, else ``docker://<first image>:<sha tag>``: the image CI pushed."""
+    if cfg.source:
+        return cfg.source
+    if not images:
+        raise UsageError(
+            "no image to publish to", "pass --image REPOSITORY or set image in [tool.tagger]"
+        )
+    return f"docker://{images[0][0]}:{ident.sha_tag}"
+
+
+def identity_result(
+    command: str, ident: Identity, source: str | None, digest: str | None, *, dry_run: bool
+) -> Result:
+    return Result(
+        command,
+        ident.version,
+        ident.state.commit,
+        ident.tag,
+        source,
+        digest,
+        dry_run,
+        notes=[f"used CI hint: {h}" for h in ident.state.hints],
+    )
+
+
+def plan_offline(
+    cfg: Config, ident: Identity, images: list[tuple[str, ImageRef]], note: str
+) -> Result:
+    """A plan from git alone: the published versions are the repository's stable
+    version tags; digests are unknown."""
+    published = {
+        Version(v.major, v.minor, v.patch)
+        for v in (
+            policy.parse_version(t, cfg.tag_prefix) for t in gitstate.all_tags(ident.state.root)
+        )
+        if v is not None and policy.is_stable(v)
+    }
+    result = identity_result("plan", ident, cfg.source, None, dry_run=True)
+    result.notes.append(note)
+    planned_moves = moves(cfg, ident, published)
+    targets: list[tuple[str, ImageRef | None]] = [*images] or [("(no image configured)", None)]
+    for name, ref in targets:
+        ir = ImageResult(name, ref)
+        ir.tags = [
+            TagResult(m.tag, "create" if m.moves else "skip", None, None, m.reason, i == 0)
+            for i, m in enumerate(planned_moves)
+        ]
+        result.images.append(ir)
+    return result
+
+
+@dataclass
+class TargetState:
+    """What one target holds for a plan: its tags and the digests of the tags a move
+    names that exist (read before the source is known: they do not depend on it)."""
+
+    tags: set[str]
+    moves: list[policy.Move]
+    current: dict[str, str | None]
+
+
+def read_target(
+    cfg: Config, ident: Identity, client: RegistryClient, ref: ImageRef, *, push: bool
+) -> TargetState:
+    """List the tags (once), then HEAD the existing tags the moves name, in parallel."""
+    tags = set(client.list_tags(ref.repository, push=push))
+    planned_moves = moves(cfg, ident, policy.published_versions(tags))
+    existing = [m.tag for m in planned_moves if m.tag in tags]
+    heads = parallel(lambda t: client.head_manifest(ref.repository, t, push=push), existing)
+    return TargetState(tags, planned_moves, dict(zip(existing, heads)))
+
+
+def decide_image(
+    name: str,
+    ref: ImageRef,
+    planned_moves: list[policy.Move],
+    current: dict[str, str | None],
+    digest: str | None,
+) -> ImageResult:
+    """Turn the policy's moves into actions, given the digests of the tags that exist.
+    The first move is T, which never moves."""
+    result = ImageResult(name, ref)
+    for i, m in enumerate(planned_moves):
+        cur = current.get(m.tag)
+        if i == 0 and cur is not None and cur != digest:
+            reason = "immutable: already published as another image"
+            result.tags.append(TagResult(m.tag, "refused", cur, None, reason, immutable=True))
+            continue
+        action = policy.action_for(m.moves, cur, digest)
+        to = digest if m.moves else None
+        result.tags.append(TagResult(m.tag, action, cur, to, m.reason, immutable=i == 0))
+    return result
+
+
+def plan(
+    cfg: Config,
+    ident: Identity,
+    regs: Registries,
+    *,
+    offline: bool = False,
+    dry_run: bool = True,
+    command: str = "plan",
+) -> Planned:
+    """What a release would do. Without images, offline, or (for ``plan``) with no
+    registry reachable, the published versions come from git tags."""
+    images = target_images(cfg)
+    if offline or not images:
+        why = "offline" if offline else "no --image given"
+        return Planned(plan_offline(cfg, ident, images, f"{why}: published versions from git tags"))
+    if command == "plan":
+        try:
+            regs.client(images[0][1].registry).ping(retry=False)
+        except RegistryUnreachable as e:
+            note = f"{e.message}: published versions from git tags"
+            return Planned(plan_offline(cfg, ident, images, note))
+    src = source_text(cfg, ident, images)
+    opened = open_source(src, regs.client)
+    push = not dry_run
+
+    with ThreadPoolExecutor(PARALLEL) as pool:
+        fut_labels = pool.submit(opened.labels)
+        fut_targets = [
+            pool.submit(read_target, cfg, ident, regs.client(ref.registry), ref, push=push)
+            for _, ref in images
+        ]
+        labels: Labels = fut_labels.result()
+        targets = [f.result() for f in fut_targets]
+    warnings = provenance.check(
+        labels,
+        source=src,
+        commit=ident.state.commit,
+        accepted=provenance.accepted_versions(
+            ident.tag, ident.version, cfg.tag_prefix, ident.sha_tag
+        ),
+        tag=ident.tag,
+        require_revision=cfg.require_revision,
+    )
+    found = [
+        Target(regs.client(ref.registry), ref.repository, ident.tag in t.tags)
+        for (_, ref), t in zip(images, targets)
+    ]
+    source = opened.locate(found, ident.tag)
+    digest = source.manifest().digest if source else None
+    result = identity_result(command, ident, src, digest, dry_run=dry_run)
+    result.warnings = warnings
+    if digest is None and dry_run:
+        result.notes.append(f"the digest is known once {src} has been pushed as {ident.tag}")
+    for (name, ref), target in zip(images, targets):
+        result.images.append(decide_image(name, ref, target.moves, target.current, digest))
+    return Planned(result, opened, source)
+
+
+def refuse_conflicts(result: Result) -> None:
+    """§2: T already published as another image in any target refuses the whole release."""
+    conflicts = [(i, t) for i in result.images for t in i.tags if t.action == "refused"]
+    if conflicts:
+        image, tag = conflicts[0]
+        raise ReleaseRefused(
+            f"{image.name}:{tag.tag} already exists as {tag.from_digest}, not {result.digest};"
+            " an immutable tag never moves",
+            "nothing was written; release a new version (a new git tag) instead",
+            result,
+        )

@@ -1,0 +1,65 @@
+"""Safe points for writes: SIGINT/SIGTERM and the run's deadline.
+
+SIGINT/SIGTERM set a flag that every write checks first, so a release stops between
+two writes and what is written stays consistent; a second signal exits at once.
+``deadline`` (seconds from now) stops the run the same way once it has passed.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from types import FrameType
+from typing import Any
+
+from ..errors import DeadlineExceeded, Interrupted, TaggerError
+from .report import Result
+
+STOPPED_HINT = "what is written is consistent; run the same command again to finish"
+
+
+class StopFlag:
+    def __init__(self, deadline: float | None = None) -> None:
+        self.signum: int | None = None
+        self.deadline = deadline
+        self._deadline_at = None if deadline is None else time.monotonic() + deadline
+        self._previous: dict[int, Any] = {}
+
+    def expired(self) -> bool:
+        return self._deadline_at is not None and time.monotonic() > self._deadline_at
+
+    def install(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._previous[sig] = signal.signal(sig, self._handle)
+
+    def restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.signum is not None:
+            os._exit(128 + signum)
+        self.signum = signum
+        name = signal.Signals(signum).name
+        # os.write: a signal handler must not re-enter a buffered stream mid-write
+        msg = f"tagger: {name}: stopping at the next safe point ({name} again stops at once)\n"
+        os.write(2, msg.encode())
+
+    def checkpoint(self, result: Result, what: str) -> None:
+        """Raise (with the report attached) when a signal came or the deadline passed."""
+        err: TaggerError
+        if self.signum is not None:
+            name = signal.Signals(self.signum).name
+            err = Interrupted(self.signum, f"stopped by {name} before {what}")
+        elif self.expired():
+            err = DeadlineExceeded(f"the deadline of {self.deadline:g} s passed before {what}")
+        else:
+            return
+        err.hint = STOPPED_HINT
+        err.result = result
+        raise err

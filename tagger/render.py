@@ -1,0 +1,130 @@
+"""One renderer for a run's report: the text table (stderr), ``--json`` (stdout), the
+GitHub step summary (Markdown) and the GitHub step outputs. Pure functions of the
+report model; printing and files are the caller's business.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .reference import short_digest
+from .release.report import Result, Status
+
+
+def json_text(result: Result) -> str:
+    return json.dumps(result.to_json(), indent=None)
+
+
+def error_json(message: str, exit_code: int) -> str:
+    doc: dict[str, Any] = {"error": message, "exit_code": exit_code}
+    return json.dumps(doc)
+
+
+def headline(result: Result) -> list[str]:
+    """What the run is about: the command, T, V, the commit and the source."""
+    if result.command == "reconcile":
+        return ["reconcile --dry-run: nothing written"] if result.dry_run else []
+    what = f"version {result.version}" if result.version else "no release version (SHA build)"
+    commit = (result.commit or "")[:12]
+    lines = [f"{result.command}: {result.immutable_tag} ({what}, commit {commit})"]
+    if result.source:
+        lines.append(f"source: {result.source}" + (f" ({result.digest})" if result.digest else ""))
+    return lines
+
+
+def table(result: Result) -> list[str]:
+    """Per image its name and a table of tags; a STATUS column when a run stopped
+    short (it shows where)."""
+    lines: list[str] = []
+    status = result.stopped_short
+    for image in result.images:
+        lines.append(image.name)
+        rows = [("TAG", "ACTION", "FROM -> TO", "REASON") + (("STATUS",) if status else ())] + [
+            (
+                t.tag,
+                t.action,
+                f"{short_digest(t.from_digest)} -> {short_digest(t.to_digest)}",
+                t.reason,
+            )
+            + ((t.status_text if t.status else "",) if status else ())
+            for t in image.tags
+        ]
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+        for r in rows:
+            cells = "  ".join(c.ljust(w) for c, w in zip(r, widths))
+            lines.append(f"  {cells}  {r[-1]}")
+    if result.dry_run and result.command == "release":
+        lines.append("dry run: nothing written")
+    return lines
+
+
+# --- GitHub ------------------------------------------------------------------------
+def written_tags(result: Result) -> list[str]:
+    """``image:tag`` of every tag that points at the image after the run (created,
+    moved, or already there), one per image and tag, in write order. For a dry run or
+    a pull request: the tags a release would leave on it. A refused release: none."""
+    if result.refused:
+        return []
+    out = []
+    for image in result.images:
+        if image.ref is None:
+            continue
+        for t in image.tags:
+            if t.action in ("create", "move", "unchanged") and t.status in (None, Status.DONE):
+                out.append(f"{image.name}:{t.tag}")
+    return out
+
+
+def outputs(result: Result) -> dict[str, str]:
+    """The step outputs of a result (``version`` is empty for a SHA build)."""
+    return {
+        "version": str(result.version) if result.version else "",
+        "tag": result.immutable_tag or "",
+        "tags": "\n".join(written_tags(result)),
+        "digest": result.digest or "",
+        "json": json_text(result),
+    }
+
+
+def cell(text: str) -> str:
+    """Text for a Markdown table cell."""
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def _digest(d: str | None) -> str:
+    return f"`{short_digest(d)}`" if d else "-"
+
+
+def summary(result: Result) -> str:
+    """A Markdown report: what was published, and one table row per image and tag."""
+    lines = []
+    if result.command == "reconcile":
+        lines.append("### tagger reconcile" + (" (dry run)" if result.dry_run else ""))
+    else:
+        what = f"version {result.version}" if result.version else "SHA build, no release version"
+        dry = " (dry run: nothing written)" if result.dry_run else ""
+        lines.append(f"### tagger {result.command}: `{result.immutable_tag}`{dry}")
+        lines.append("")
+        facts = [what, f"commit `{(result.commit or '')[:12]}`"]
+        if result.source:
+            digest = f" ({_digest(result.digest)})" if result.digest else ""
+            facts.append(f"source `{result.source}`{digest}")
+        lines.append(" · ".join(facts))
+    for note in result.notes:
+        lines += ["", f"> {cell(note)}"]
+    for warning in result.warnings:
+        lines += ["", f"> **warning:** {cell(warning)}"]
+    lines += ["", "| image | tag | action | from → to | reason |", "|---|---|---|---|---|"]
+    for image in result.images:
+        for t in image.tags:
+            status = f" ({t.status_text})" if t.status not in (None, Status.DONE) else ""
+            lines.append(
+                f"| `{cell(image.name)}` | `{cell(t.tag)}` | {t.action}{cell(status)} | "
+                f"{_digest(t.from_digest)} → {_digest(t.to_digest)} | {cell(t.reason)} |"
+            )
+    return "\n".join(lines) + "\n\n"
+
+
+def error_summary(message: str, exit_code: int) -> str:
+    return f"### tagger failed (exit code {exit_code})\n\n{cell(message)}\n\n"
