@@ -1,9 +1,17 @@
 """The git state of a checkout as a frozen value, plus CI hints.
 
-Read with the ``git`` command itself: one ``rev-parse`` (work tree root, shallowness,
-HEAD's commit and branch), ``tag --points-at`` and ``status``, started together. No
-git library: GitPython ran the same commands and cost 37 ms of imports, a fifth of a
-whole release on a local registry (issue 7).
+Read through GitPython (``git.Repo``), as the design card requires: one library owns
+finding the repository (from any subdirectory, or a linked work tree), resolving HEAD
+and its branch, and running git. The object API is used where it only reads files in
+the git directory (work tree root, HEAD, detached or not, the shallow file); GitPython's
+command wrapper where the object API would walk the whole repository: ``git tag
+--points-at HEAD`` instead of peeling every tag (slow with thousands of tags), and
+``git status`` instead of diffing the index in Python. The two commands are started
+together (``as_process=True``) and HEAD is resolved while they run.
+
+Import cost: ``import git`` loads some 100 modules and runs ``git version`` once (tens of
+milliseconds). It is imported inside the functions that read git, never at module
+level, so commands that do not read git (``tagger --help``) do not pay for it.
 
 CI hints (``GITHUB_REF``/``GITHUB_SHA``, ``CI_COMMIT_TAG``/``CI_COMMIT_SHA``/
 ``CI_COMMIT_BRANCH``) fill in what git cannot tell: the tag of a shallow clone fetched
@@ -14,11 +22,15 @@ that names another commit is refused rather than guessed around.
 from __future__ import annotations
 
 import os
-import subprocess
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from .errors import GitError, PolicyRefusal
+
+if TYPE_CHECKING:
+    import git
 
 
 @dataclass(frozen=True)
@@ -38,87 +50,107 @@ class GitState:
 
 # status must not take the index lock: a release may run beside other git commands
 _ENV = {"GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C", "LANGUAGE": "C"}
+_NO_GIT = ("git is not installed (or not on PATH)", "install git")
 
 
-def _start(path: str, *args: str) -> subprocess.Popen[bytes]:
-    try:
-        return subprocess.Popen(
-            ["git", "-C", path, *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            stdin=subprocess.DEVNULL,
-            env={**os.environ, **_ENV},
-        )
-    except FileNotFoundError:
-        raise GitError("git is not installed (or not on PATH)", "install git") from None
-
-
-def _finish(proc: subprocess.Popen[bytes]) -> tuple[int, str, str]:
-    out, err = proc.communicate()
-    return proc.returncode, out.decode("utf-8", "surrogateescape"), err.decode(errors="replace")
-
-
-def _check_dir(path: str) -> None:
+@contextmanager
+def _open(path: str) -> Iterator[git.Repo]:
+    """The repository holding ``path`` (found upwards, as git does), closed on exit."""
     if not os.path.isdir(path):
         raise GitError(f"{path}: no such directory", "pass -C with an existing path")
+    try:
+        import git
+    except ModuleNotFoundError as e:
+        if e.name != "git":
+            raise
+        raise GitError(
+            "GitPython is not installed", "install tagger with its dependencies (pip install .)"
+        ) from None
+    except ImportError:  # GitPython's import runs `git version` and fails without git
+        raise GitError(*_NO_GIT) from None
+    try:
+        repo = git.Repo(path, search_parent_directories=True)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        raise GitError(
+            f"{os.path.abspath(path)} is not inside a git repository",
+            "run tagger in a git checkout, or pass -C PATH",
+        ) from None
+    with repo:
+        repo.git.update_environment(**_ENV)
+        try:
+            yield repo
+        except git.GitCommandNotFound:
+            raise GitError(*_NO_GIT) from None
 
 
-def _git(path: str, *args: str) -> str:
-    code, out, err = _finish(_start(path, *args))
+def _start(repo: git.Repo, command: str, *args: str) -> git.Git.AutoInterrupt:
+    """Start ``git COMMAND ARGS`` in the work tree through GitPython's wrapper."""
+    proc: git.Git.AutoInterrupt = getattr(repo.git, command)(*args, as_process=True)
+    return proc
+
+
+def _finish(proc: git.Git.AutoInterrupt) -> tuple[int, str, str]:
+    popen = proc.proc
+    if popen is None:  # GitPython had already terminated it
+        raise GitError("git was stopped before it answered", "run tagger again")
+    out, err = popen.communicate()
+    return popen.returncode, out.decode("utf-8", "surrogateescape"), err.decode(errors="replace")
+
+
+def _output(result: tuple[int, str, str]) -> str:
+    code, out, err = result
     if code != 0:
         raise GitError(f"git failed: {err.strip() or f'exit {code}'}", "check the repository")
     return out
 
 
+def _root(repo: git.Repo) -> str:
+    if repo.working_tree_dir is None:
+        raise GitError(
+            f"{repo.git_dir} is a bare repository: it has no work tree",
+            "run tagger in a checkout, or pass -C with one",
+        )
+    return str(repo.working_tree_dir)
+
+
 def read_state(path: str = ".", *, untracked_dirty: bool = False) -> GitState:
     """Read HEAD, its tags, dirtiness, branch and shallowness (no CI hints)."""
-    _check_dir(path)
-    # the three commands are independent: run them at once, read rev-parse first
-    procs = [
-        _start(
-            path,
-            "rev-parse",
-            "--show-toplevel",
-            "--is-shallow-repository",
-            "HEAD^{commit}",
-            "--symbolic-full-name",
-            "HEAD",
-        ),
-        _start(path, "tag", "--points-at", "HEAD"),
-        _start(
-            path,
-            "status",
-            "--porcelain=v1",
-            "-z",
-            "--untracked-files=" + ("all" if untracked_dirty else "no"),
-        ),
-    ]
-    (code, out, err), tags, status = (_finish(p) for p in procs)
-    lines = out.splitlines()
-    if code != 0:
-        if "not a git repository" in err:
-            raise GitError(
-                f"{os.path.abspath(path)} is not inside a git repository",
-                "run tagger in a git checkout, or pass -C PATH",
-            )
-        if len(lines) >= 2 and "unknown revision" in err:  # the root printed, HEAD unborn
-            raise GitError(
-                f"the repository at {lines[0]} has no commits yet",
-                "commit something, then run tagger again",
-            )
-        raise GitError(f"git failed: {err.strip() or f'exit {code}'}", "check the repository")
-    root, shallow, commit, head = lines[:4]
-    for rc, _, e in (tags, status):
-        if rc != 0:
-            raise GitError(f"git failed: {e.strip() or f'exit {rc}'}", "check the repository")
-    return GitState(
-        root=root,
-        commit=commit,
-        tags=tuple(t for t in tags[1].splitlines() if t),
-        dirty_files=_parse_status(status[1]),
-        branch=head.removeprefix("refs/heads/") if head.startswith("refs/heads/") else None,
-        shallow=shallow == "true",
-    )
+    with _open(path) as repo:
+        root = _root(repo)
+        # the two commands are independent: start both, resolve HEAD while they run
+        procs = [
+            _start(repo, "tag", "--points-at", "HEAD"),
+            _start(
+                repo,
+                "status",
+                "--porcelain=v1",
+                "-z",
+                "--untracked-files=" + ("all" if untracked_dirty else "no"),
+            ),
+        ]
+        try:
+            head = repo.head
+            try:
+                commit = head.commit.hexsha
+            except ValueError:  # HEAD names a branch that does not exist yet
+                raise GitError(
+                    f"the repository at {root} has no commits yet",
+                    "commit something, then run tagger again",
+                ) from None
+            ref = None if head.is_detached else head.reference.path
+            shallow = os.path.exists(os.path.join(repo.common_dir, "shallow"))
+        finally:
+            tags, status = (_finish(p) for p in procs)
+        return GitState(
+            root=root,
+            commit=commit,
+            tags=tuple(t for t in _output(tags).splitlines() if t),
+            dirty_files=_parse_status(_output(status)),
+            branch=ref.removeprefix("refs/heads/")
+            if ref and ref.startswith("refs/heads/")
+            else None,
+            shallow=shallow,
+        )
 
 
 def _parse_status(out: str) -> tuple[str, ...]:
@@ -135,16 +167,16 @@ def _parse_status(out: str) -> tuple[str, ...]:
 
 def all_tags(path: str) -> list[str]:
     """Every tag in the repository (for an offline plan)."""
-    _check_dir(path)
-    return [t for t in _git(path, "tag", "--list").splitlines() if t]
+    with _open(path) as repo:
+        return [t for t in _output(_finish(_start(repo, "tag", "--list"))).splitlines() if t]
 
 
 def tag_commit(path: str, tag: str) -> str | None:
     """The commit a local tag points at, or None when there is no such tag."""
-    _check_dir(path)
-    code, out, _ = _finish(
-        _start(path, "rev-parse", "--verify", "--quiet", f"refs/tags/{tag}^{{commit}}")
-    )
+    with _open(path) as repo:
+        code, out, _ = _finish(
+            _start(repo, "rev_parse", "--verify", "--quiet", f"refs/tags/{tag}^{{commit}}")
+        )
     return out.strip() or None if code == 0 else None
 
 

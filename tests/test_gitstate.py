@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from tagger.errors import GitError, PolicyRefusal
-from tagger.gitstate import current_state
+from tagger.gitstate import all_tags, current_state, tag_commit
 from tagger.policy import release_version
 
 GIT_ENV = {
@@ -225,3 +226,145 @@ def test_repository_without_commits(tmp_path: Path) -> None:
     with pytest.raises(GitError, match="no commits") as e:
         current_state(str(tmp_path), NO_CI)
     assert e.value.exit_code == 5
+
+
+# --- read through GitPython: shapes of repository ---------------------------------------------
+
+
+def test_many_tags_only_those_at_head_and_few_git_commands(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parent = git(repo, "rev-parse", "HEAD~1")
+    head = git(repo, "rev-parse", "HEAD")
+    refs = "".join(f"create refs/tags/v0.{i}.0 {parent}\n" for i in range(3000))
+    refs += "create refs/tags/v2.0.0 HEAD\n"
+    subprocess.run(["git", "update-ref", "--stdin"], cwd=repo, input=refs, text=True, check=True)
+    git(repo, "tag", "-a", "v2.0.0-annotated", "-m", "annotated at HEAD")
+    git(repo, "pack-refs", "--all")
+    # a git on PATH that logs each command and its GIT_OPTIONAL_LOCKS, then runs the real one
+    real = subprocess.run(["sh", "-c", "command -v git"], capture_output=True, text=True)
+    log = tmp_path / "git.log"
+    wrapper = tmp_path / "bin" / "git"
+    wrapper.parent.mkdir()
+    wrapper.write_text(
+        f'#!/bin/sh\necho "locks=$GIT_OPTIONAL_LOCKS $*" >> {log}\n'
+        f'exec {real.stdout.strip()} "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{wrapper.parent}{os.pathsep}{os.environ['PATH']}")
+    state = current_state(str(repo), NO_CI)
+    assert sorted(state.tags) == ["v2.0.0", "v2.0.0-annotated"]
+    assert state.commit == head
+    lines = log.read_text().splitlines()
+    assert len(lines) <= 3, lines  # tag --points-at, status, and at most one cat-file
+    assert all(line.startswith("locks=0 ") for line in lines)
+    assert any("tag --points-at HEAD" in line for line in lines)
+    assert any(line.startswith("locks=0 status ") for line in lines)
+    assert len(all_tags(str(repo))) == 3003  # and v1.0.0 on the parent
+    assert tag_commit(str(repo), "v0.2999.0") == parent
+    assert tag_commit(str(repo), "v2.0.0-annotated") == head  # peeled to the commit
+    assert tag_commit(str(repo), "v9.9.9") is None
+
+
+def test_detached_head_on_an_untagged_commit(repo: Path) -> None:
+    first = git(repo, "rev-parse", "HEAD")
+    commit(repo, "c.txt")
+    git(repo, "checkout", "-q", first)
+    state = current_state(str(repo), NO_CI)
+    assert (state.commit, state.branch, state.tags) == (first, None, ())
+    assert not state.dirty
+
+
+def test_branch_name_with_slashes(repo: Path) -> None:
+    git(repo, "checkout", "-q", "-b", "feature/x/y")
+    assert current_state(str(repo), NO_CI).branch == "feature/x/y"
+
+
+def test_shallow_clone_with_tags_and_its_linked_worktree(repo: Path, tmp_path: Path) -> None:
+    git(repo, "tag", "v1.4.0")
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", "--depth", "1", f"file://{repo}", str(clone))
+    state = current_state(str(clone), NO_CI)
+    assert state.shallow and state.branch == "main" and state.tags == ("v1.4.0",)
+    # a linked work tree keeps its git files in .git/worktrees/NAME; the shallow file
+    # stays in the common git directory
+    wt = tmp_path / "linked"
+    git(clone, "worktree", "add", "-q", "-b", "other", str(wt))
+    (wt / "b.txt").write_text("changed\n")
+    state = current_state(str(wt / "."), NO_CI)
+    assert Path(state.root) == wt
+    assert state.shallow and state.branch == "other" and state.dirty_files == ("b.txt",)
+
+
+def test_unshallowed_clone_is_not_shallow(shallow: Path) -> None:
+    git(shallow, "fetch", "-q", "--unshallow")
+    assert not current_state(str(shallow), NO_CI).shallow
+
+
+def test_deep_subdirectory_as_the_current_directory(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deep = repo / "a" / "b" / "c"
+    deep.mkdir(parents=True)
+    monkeypatch.delenv("GIT_DIR", raising=False)
+    monkeypatch.delenv("GIT_WORK_TREE", raising=False)
+    monkeypatch.chdir(deep)
+    (repo / "a.txt").write_text("changed\n")
+    state = current_state(".", NO_CI)
+    assert Path(state.root) == repo
+    assert state.branch == "main"
+    assert state.dirty_files == ("a.txt",)  # relative to the root, not the subdirectory
+
+
+def test_status_paths_are_not_quoted(repo: Path) -> None:
+    commit(repo, 'naïve "q".txt')
+    (repo / 'naïve "q".txt').write_text("changed\n")
+    assert current_state(str(repo), NO_CI).dirty_files == ('naïve "q".txt',)
+
+
+def test_bare_repository(tmp_path: Path) -> None:
+    git(tmp_path, "init", "-q", "--bare", "bare.git")
+    with pytest.raises(GitError, match="bare repository") as e:
+        current_state(str(tmp_path / "bare.git"), NO_CI)
+    assert e.value.exit_code == 5
+
+
+def test_tag_helpers_outside_a_repository(tmp_path: Path) -> None:
+    with pytest.raises(GitError, match="not inside a git repository"):
+        all_tags(str(tmp_path))
+    with pytest.raises(GitError, match="no such directory"):
+        tag_commit(str(tmp_path / "nope"), "v1.0.0")
+
+
+def test_git_not_installed(repo: Path, tmp_path: Path) -> None:
+    """GitPython runs `git version` when imported: without git, a GitError, not a traceback."""
+    code = (
+        "import sys\n"
+        "from tagger.errors import GitError\n"
+        "from tagger.gitstate import read_state\n"
+        "try:\n"
+        "    read_state(sys.argv[1])\n"
+        "except GitError as e:\n"
+        "    print(e.exit_code, e)\n"
+    )
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    env = {**os.environ, "PATH": str(empty)}
+    env.pop("GIT_PYTHON_GIT_EXECUTABLE", None)
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(repo)], env=env, capture_output=True, text=True
+    )
+    assert out.stdout.startswith("5 git is not installed"), out.stdout + out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_help_does_not_import_gitpython() -> None:
+    out = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "tagger", "--help"],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0 and "Usage" in out.stdout
+    imported = [line.rsplit("|", 1)[-1].strip() for line in out.stderr.splitlines()]
+    assert "tagger.cli" in imported
+    assert not [m for m in imported if m == "git" or m.startswith(("git.", "gitdb"))]
