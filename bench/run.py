@@ -5,8 +5,8 @@
     python3 bench/run.py --quick    # one run of each, no latency: does it all work?
 
 It needs nothing set up by hand. It starts its own ``docker-registry`` on a free
-127.0.0.1 port and a latency proxy it owns (tests/proxy.py: counts every request, pages
-``tags/list``, adds a delay per request), prepares fresh images and git repositories
+127.0.0.1 port and a latency proxy it owns (tests/support/proxy.py: counts every request,
+pages ``tags/list``, adds a delay per request), prepares fresh images and git repositories
 untimed, then times tagger and its peer alternately (A B A B …, after a warm-up) as
 subprocesses, so start-up counts:
 
@@ -33,13 +33,11 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import sysconfig
 import tempfile
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -49,34 +47,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import requests
-
 ROOT = Path(__file__).resolve().parent.parent
+# the test suite's support package: docker-registry and raw pushes, the counting proxy,
+# git repositories, dockerd. Those modules need no pytest (the README's install command
+# does not install it).
 sys.path.insert(0, str(ROOT / "tests"))
-from proxy import Proxy  # noqa: E402  (tests/proxy.py: counting, paging, latency)
-
-DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
-DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
-OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
-ACCEPT = ", ".join(
-    [
-        "application/vnd.oci.image.index.v1+json",
-        "application/vnd.docker.distribution.manifest.list.v2+json",
-        OCI_MANIFEST,
-        DOCKER_MANIFEST,
-    ]
+from support.daemon import Daemon, running_dockerd  # noqa: E402
+from support.git import Repo  # noqa: E402
+from support.proxy import Proxy  # noqa: E402
+from support.registry import (  # noqa: E402
+    OCI_CONFIG,
+    OCI_LAYER,
+    OCI_MANIFEST,
+    Registry,
+    running_registry,
 )
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "Bench",
-    "GIT_AUTHOR_EMAIL": "bench@example.invalid",
-    "GIT_COMMITTER_NAME": "Bench",
-    "GIT_COMMITTER_EMAIL": "bench@example.invalid",
-    "GIT_CONFIG_GLOBAL": os.devnull,
-    "GIT_CONFIG_NOSYSTEM": "1",
-}
+
+# the environment the bench leaves out of every command it runs
 CI_VARS = ("GITHUB_", "CI_", "TAGGER_", "DOCKER_HOST", "DOCKER_CONFIG", "REGISTRY_AUTH_FILE")
 TAGS = 4  # X.Y.Z, X.Y, X, latest
 
@@ -85,19 +72,14 @@ class BenchError(Exception):
     pass
 
 
+# what a comparison that could not run raises: the bench's own error, and those of the
+# support helpers (a registry or git answer not as expected, a server not coming up)
+FAILED = (BenchError, AssertionError, RuntimeError, subprocess.CalledProcessError)
+
+
 # --- small helpers ------------------------------------------------------------
 def say(text: str = "") -> None:
     print(text, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def sha256(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def tagger_command() -> list[str]:
@@ -150,138 +132,27 @@ def tool_version(cmd: list[str]) -> str:
     return out.strip()[:30] or "?"
 
 
-# --- the registry -----------------------------------------------------------------
-class Registry:
-    """Debian's docker-registry on a free loopback port (the config of
-    tests/conftest.py ``start_registry``, which the bench cannot import: conftest needs
-    pytest, and the README's install command does not install it). Images are pushed
+# --- images and releases ------------------------------------------------------------
+def push_image(reg: Registry, repo: str, tag: str, seed: str, layers: int = 5) -> str:
+    """A fresh image (new config and layers, a few KB each) under ``repo:tag``, pushed
     with plain requests, not with tagger."""
-
-    def __init__(self, root: Path, binary: str) -> None:
-        port = free_port()
-        data = root / "data"
-        data.mkdir(parents=True)
-        cfg = root / "config.yml"
-        cfg.write_text(
-            "version: 0.1\n"
-            "log: {level: error}\n"
-            f"storage:\n  filesystem: {{rootdirectory: {data}}}\n  delete: {{enabled: true}}\n"
-            f"http:\n  addr: 127.0.0.1:{port}\n"
-        )
-        self.host = f"127.0.0.1:{port}"
-        self.url = f"http://{self.host}"
-        self.proc = subprocess.Popen(
-            [binary, "serve", str(cfg)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        self._local = threading.local()
-        deadline = time.monotonic() + 20
-        while True:
-            if self.proc.poll() is not None:
-                raise BenchError(f"docker-registry exited with {self.proc.returncode}")
-            try:
-                requests.get(self.url + "/v2/", timeout=1)
-                break
-            except requests.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise BenchError("docker-registry did not come up") from None
-                time.sleep(0.05)
-
-    @property
-    def session(self) -> requests.Session:
-        s = getattr(self._local, "session", None)
-        if s is None:
-            s = self._local.session = requests.Session()
-        return s
-
-    def close(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-
-    def push_blob(self, repo: str, data: bytes) -> str:
-        digest = sha256(data)
-        r = self.session.post(f"{self.url}/v2/{repo}/blobs/uploads/", timeout=30)
-        if r.status_code != 202:
-            raise BenchError(f"blob upload to {repo} answered {r.status_code}")
-        loc = requests.compat.urljoin(r.url, r.headers["Location"])
-        sep = "&" if "?" in loc else "?"
-        r = self.session.put(f"{loc}{sep}digest={digest}", data=data, timeout=30)
-        if r.status_code != 201:
-            raise BenchError(f"blob upload to {repo} answered {r.status_code}")
-        return digest
-
-    def put_manifest(self, repo: str, ref: str, data: bytes, media_type: str) -> str:
-        r = self.session.put(
-            f"{self.url}/v2/{repo}/manifests/{ref}",
-            data=data,
-            headers={"Content-Type": media_type},
-            timeout=30,
-        )
-        if r.status_code != 201:
-            raise BenchError(f"manifest PUT {repo}:{ref} answered {r.status_code}: {r.text}")
-        return sha256(data)
-
-    def push_image(self, repo: str, tag: str, seed: str, layers: int = 5) -> str:
-        """A fresh image (new config and layers, a few KB each) under ``repo:tag``."""
-        config = json.dumps(
-            {
-                "architecture": "amd64",
-                "os": "linux",
-                "config": {"Labels": {"bench.seed": seed}},
-                "rootfs": {"type": "layers", "diff_ids": []},
-            }
-        ).encode()
-        blobs = [
-            hashlib.sha256(f"{seed}/{i}".encode()).digest() * (64 * (i + 1)) for i in range(layers)
-        ]
-        descs = [
-            {"mediaType": DOCKER_LAYER, "digest": self.push_blob(repo, b), "size": len(b)}
-            for b in blobs
-        ]
-        manifest = {
-            "schemaVersion": 2,
-            "mediaType": DOCKER_MANIFEST,
-            "config": {
-                "mediaType": DOCKER_CONFIG,
-                "digest": self.push_blob(repo, config),
-                "size": len(config),
-            },
-            "layers": descs,
-        }
-        return self.put_manifest(
-            repo, tag, json.dumps(manifest, indent=3).encode(), DOCKER_MANIFEST
-        )
-
-    def digest(self, repo: str, tag: str) -> str | None:
-        r = self.session.head(
-            f"{self.url}/v2/{repo}/manifests/{tag}", headers={"Accept": ACCEPT}, timeout=30
-        )
-        return r.headers.get("Docker-Content-Digest") if r.status_code == 200 else None
+    blobs = [
+        hashlib.sha256(f"{seed}/{i}".encode()).digest() * (64 * (i + 1)) for i in range(layers)
+    ]
+    return reg.push_image(repo, tag, content=seed, labels={"bench.seed": seed}, layer_data=blobs)
 
 
-class GitRepo:
-    """A fresh git repository; every release is a new commit with a new version tag."""
+def release(git: Repo, tag: str) -> str:
+    """Commit, tag; returns the SHA tag of the new HEAD (sha-<7 hex>)."""
+    git.commit(f"release {tag}")
+    git.tag(tag)
+    return git.sha_tag
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        path.mkdir(parents=True)
-        self.git("init", "-q", "-b", "main")
-        self.n = 0
 
-    def git(self, *args: str) -> str:
-        env = {**os.environ, **GIT_ENV}
-        return run(["git", *args], env, cwd=self.path).stdout.strip()
-
-    def release(self, tag: str) -> str:
-        """Commit, tag; returns the SHA tag of the new HEAD (sha-<7 hex>)."""
-        self.n += 1
-        (self.path / "file.txt").write_text(f"change {self.n}\n")
-        self.git("add", "file.txt")
-        self.git("commit", "-q", "-m", f"change {self.n}")
-        self.git("tag", tag)
-        return "sha-" + self.git("rev-parse", "HEAD")[:7]
+def build(daemon: Daemon, tag: str, seed: str) -> str:
+    """A one-layer FROM scratch image (classic builder)."""
+    daemon.build(tag, daemon.root / "ctx", {"payload": f"{seed}\n".encode() * 100}, {"seed": seed})
+    return tag
 
 
 # --- measuring ----------------------------------------------------------------------
@@ -425,12 +296,9 @@ class Bench:
         return self.tmp / f"{stem}{next(self._names)}"
 
     def start_registry(self) -> Registry | None:
-        binary = shutil.which("docker-registry")
-        if binary is None:
+        if shutil.which("docker-registry") is None:
             return None
-        reg = Registry(self.path("registry"), binary)
-        self.stack.callback(reg.close)
-        return reg
+        return self.stack.enter_context(running_registry(self.path("registry"))).keep_alive()
 
     def proxy(self, reg: Registry, *, latency: float = 0.0, page_size: int | None = None) -> Proxy:
         p = Proxy(reg.url, page_size=page_size)
@@ -452,18 +320,18 @@ class Bench:
         skopeo = shutil.which("skopeo")
         stem = "lat" if proxy else "lo"
         t_repo, s_repo = f"rel-{stem}-tagger", f"rel-{stem}-skopeo"
-        git = GitRepo(self.path("git-release"))
+        git = Repo(self.path("git-release"))
 
         def prep_tagger(i: int) -> None:
-            sha = git.release(f"v1.{i}.0")  # a new minor: X.Y created, X and latest moved
-            reg.push_image(t_repo, sha, seed=f"{stem}-tagger-{i}")
+            sha = release(git, f"v1.{i}.0")  # a new minor: X.Y created, X and latest moved
+            push_image(reg, t_repo, sha, seed=f"{stem}-tagger-{i}")
 
         def run_tagger(_: None) -> float:
             cmd = [*self.tagger, "-C", str(git.path), "release", "-i", f"{host}/{t_repo}"]
             return timed(cmd, self.env)
 
         def prep_skopeo(i: int) -> tuple[str, list[str]]:
-            reg.push_image(s_repo, f"build-{i}", seed=f"{stem}-skopeo-{i}")
+            push_image(reg, s_repo, f"build-{i}", seed=f"{stem}-skopeo-{i}")
             return f"build-{i}", [f"1.{i}.0", f"1.{i}", "1", "latest"]
 
         def run_skopeo(ctx: tuple[str, list[str]]) -> float:
@@ -539,24 +407,24 @@ class Bench:
                 "dockerd or docker is not installed"
                 " (apt-get install --no-install-recommends docker.io)",
             )
-        daemon = Dockerd(dockerd, docker, self.env)
-        self.stack.callback(daemon.close)
         say(f"{label}: starting a dockerd")
-        daemon.start()
+        daemon = self.stack.enter_context(
+            running_dockerd(dockerd, docker, base_env=self.env, prefix="tgb", own_session=True)
+        )
         env = daemon.env
-        git = GitRepo(self.path("git-daemon"))
+        git = Repo(self.path("git-daemon"))
         t_repo, d_repo = "daemon-tagger", "daemon-docker"
 
         def prep_tagger(i: int) -> str:
-            git.release(f"v1.{i}.0")
-            return daemon.build(f"bench-t:{i}", f"tagger {i}")
+            release(git, f"v1.{i}.0")
+            return build(daemon, f"bench-t:{i}", f"tagger {i}")
 
         def run_tagger(image: str) -> float:
             cmd = [*self.tagger, "-C", str(git.path), "release", "-i", f"{reg.host}/{t_repo}"]
             return timed([*cmd, "--source", f"docker-daemon:{image}"], env)
 
         def prep_docker(i: int) -> tuple[str, list[str]]:
-            image = daemon.build(f"bench-d:{i}", f"docker {i}")
+            image = build(daemon, f"bench-d:{i}", f"docker {i}")
             return image, [f"1.{i}.0", f"1.{i}", "1", "latest"]
 
         def run_docker(ctx: tuple[str, list[str]]) -> float:
@@ -670,8 +538,8 @@ class Bench:
 
     # -- version, --help and the interpreter ----------------------------------------
     def version(self) -> None:
-        git = GitRepo(self.path("git-version"))
-        git.release("v1.2.0")
+        git = Repo(self.path("git-version"))
+        release(git, "v1.2.0")
         runs = self.args.runs if self.args.quick else max(self.args.runs, 10)
         say(f"tagger version and python3 -c pass: {runs} runs after {self.args.warmup} warm-up")
         side = Measured(
@@ -704,73 +572,6 @@ class Bench:
                 met=not {"requests", "docker"} & set(heavy),
             )
         )
-
-
-class Dockerd:
-    """A private dockerd (vfs, no iptables, no bridge) on a short socket path."""
-
-    def __init__(self, dockerd: str, docker: str, env: dict[str, str]) -> None:
-        self.dockerd, self.docker = dockerd, docker
-        self.dir = Path(tempfile.mkdtemp(prefix="tgb", dir="/tmp"))
-        self.sock = self.dir / "sock"
-        self.env = {**env, "DOCKER_HOST": f"unix://{self.sock}", "DOCKER_BUILDKIT": "0"}
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        d = self.dir
-        log = open(d / "log", "wb")  # noqa: SIM115 - closed with the process
-        self.proc = subprocess.Popen(
-            [
-                self.dockerd,
-                "--storage-driver=vfs",
-                "--iptables=false",
-                "--ip6tables=false",
-                "--bridge=none",
-                "--data-root",
-                str(d / "data"),
-                "--exec-root",
-                str(d / "exec"),
-                "--pidfile",
-                str(d / "pid"),
-                "-H",
-                f"unix://{self.sock}",
-            ],
-            stdout=log,
-            stderr=log,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + 60
-        while True:
-            if self.proc.poll() is not None:
-                tail = (d / "log").read_text(errors="replace").strip().splitlines()[-2:]
-                raise BenchError(f"dockerd exited with {self.proc.returncode}: {' / '.join(tail)}")
-            p = subprocess.run([self.docker, "info"], env=self.env, capture_output=True)
-            if p.returncode == 0:
-                return
-            if time.monotonic() > deadline:
-                raise BenchError("dockerd did not come up within 60 s")
-            time.sleep(0.3)
-
-    def build(self, tag: str, seed: str) -> str:
-        """A one-layer FROM scratch image (classic builder)."""
-        ctx = self.dir / "ctx"
-        ctx.mkdir(exist_ok=True)
-        (ctx / "payload").write_text(f"{seed}\n" * 100)
-        (ctx / "Dockerfile").write_text(
-            f'FROM scratch\nCOPY payload /payload\nLABEL seed="{seed}"\n'
-        )
-        run([self.docker, "build", "-q", "-t", tag, str(ctx)], self.env)
-        return tag
-
-    def close(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 # --- main ---------------------------------------------------------------------------
@@ -850,7 +651,7 @@ def main(argv: list[str] | None = None) -> int:
         def attempt(what: str, fn: Callable[[], None]) -> None:
             try:
                 fn()
-            except BenchError as e:
+            except FAILED as e:
                 rep.fail(what, e)
 
         reg = None

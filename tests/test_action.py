@@ -1,5 +1,5 @@
 """The GitHub Action (action.yml) run step by step as GitHub's runner runs it (see
-ghactions.py), against the real test registry, from `git clone --depth 1 --no-tags`
+support/ghactions.py), against the real test registry, from `git clone --depth 1 --no-tags`
 workspaces like actions/checkout's default; and the CI recipes: action.yml and every
 workflow validate against GitHub's and GitLab's schemas, the README shows each file
 under examples/ verbatim, and each recipe's tagger part runs against a real registry
@@ -20,9 +20,10 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import GIT_ENV, Registry, Repo, need_binary, start_registry
-from daemon_fixture import Daemon, dockerd  # noqa: F401 - a fixture
-from ghactions import ActionRun, Runner, condition, read_outputs_file, substitute
+from support.daemon import Daemon
+from support.ghactions import ActionRun, Runner, condition, read_outputs_file, substitute
+from support.git import GIT_ENV, Repo
+from support.registry import Registry, need_binary, start_registry
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -641,7 +642,7 @@ def test_shell_recipe(auth_registry: AuthRegistry, tmp_path: Path) -> None:
 
 def test_jenkinsfile_end_to_end_with_a_real_docker_daemon(
     auth_registry: AuthRegistry,
-    dockerd: Daemon,  # noqa: F811
+    dockerd: Daemon,
     tmp_path: Path,
 ) -> None:
     """The Jenkinsfile's three sh steps, in order, with the credential in

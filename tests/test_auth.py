@@ -20,15 +20,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from auth_fixtures import (
+from support.auth import (
     TLS_NAME,
     AuthRegistries,
     resolve_to_loopback,
     serve_auth_registries,
     write_helper,
 )
-from conftest import Repo
-from proxy import Proxy
+from support.git import Repo
+from support.proxy import Proxy
 
 KINDS = ("basic", "bearer")
 SOURCES = ("stdin", "env", "config-auth", "config-identitytoken", "cred-helper", "creds-store")

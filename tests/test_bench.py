@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import need_binary
+from support.registry import need_binary
 
 BENCH = Path(__file__).resolve().parent.parent / "bench" / "run.py"
 

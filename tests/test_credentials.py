@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from auth_fixtures import write_helper
-from conftest import Repo
+from support.auth import write_helper
+from support.git import Repo
 
 from tagger import credentials, tls
 from tagger.errors import AuthError, ConfigError, UsageError

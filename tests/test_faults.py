@@ -13,8 +13,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import CI_VARS, Registry, Repo
-from proxy import Drop, Proxy
+from support.git import CI_VARS, Repo
+from support.proxy import Drop, Proxy
+from support.registry import Registry
 
 FLOATING = ("1.0", "1", "latest")
 

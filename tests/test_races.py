@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import Registry, Repo
+from support.git import Repo
+from support.registry import Registry
 
 from tagger import config, gitstate, identity, release
 from tagger.registry import Registries

@@ -5,15 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import (
-    DOCKER_LIST,
-    DOCKER_MANIFEST,
-    OCI_INDEX,
-    OCI_MANIFEST,
-    Registry,
-    Repo,
-)
-from proxy import Proxy
+from support.git import Repo
+from support.proxy import Proxy
+from support.registry import DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, Registry
 
 
 def build(registry: Registry, repo: Repo, image: str, content: str | None = None) -> str:
@@ -187,7 +181,7 @@ def test_exit_codes(tagger: Any, registry: Registry, repo: Repo, tmp_path: Any) 
     subprocess.run(["git", "init", "-q"], cwd=empty, check=True)
     run = tagger("-C", str(empty), "version")
     assert run.code == 5 and "no commits" in run.err
-    from conftest import free_port
+    from support.registry import free_port
 
     dead = f"127.0.0.1:{free_port()}"
     run = tagger("-C", str(repo.path), "release", "-i", f"{dead}/app")
@@ -302,7 +296,7 @@ def test_plan_changes_nothing_and_falls_back_offline(
                  "--json")
     assert run.code == 0
     assert run.tags()["latest"]["reason"] == "1.1.0 is newer"
-    from conftest import free_port
+    from support.registry import free_port
 
     run = tagger("-C", str(repo.path), "plan", "-i", f"127.0.0.1:{free_port()}/app")
     assert run.code == 0 and "published versions from git tags" in run.err

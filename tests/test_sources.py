@@ -19,18 +19,18 @@ from typing import Any
 
 import pytest
 import requests
-from conftest import (
+from support.daemon import Daemon
+from support.git import Repo
+from support.registry import (
     DOCKER_LIST,
     OCI_INDEX,
     OCI_MANIFEST,
     Registry,
-    Repo,
     free_port,
     need_binary,
     start_registry,
     wait_http,
 )
-from daemon_fixture import Daemon, dockerd, registry2  # noqa: F401
 
 REV = "org.opencontainers.image.revision"
 VERSION = "org.opencontainers.image.version"
@@ -124,7 +124,7 @@ def config_digest(reg: Registry, image: str, ref: str) -> str:
     return str(json.loads(reg.get_manifest(image, ref)[0])["config"]["digest"])
 
 
-def pull_back(dockerd: Daemon, ref: str, path: str, forget: str) -> bytes:  # noqa: F811
+def pull_back(dockerd: Daemon, ref: str, path: str, forget: str) -> bytes:
     """Pull through the daemon after removing ``forget`` (an image id), so the layers
     really come from the registry; return the file's content."""
     dockerd.docker("rmi", "-f", forget, check=False)
@@ -134,7 +134,7 @@ def pull_back(dockerd: Daemon, ref: str, path: str, forget: str) -> bytes:  # no
 
 # --- docker-daemon: ---------------------------------------------------------------------
 @pytest.fixture
-def daemon_env(dockerd: Daemon, monkeypatch: pytest.MonkeyPatch) -> Daemon:  # noqa: F811
+def daemon_env(dockerd: Daemon, monkeypatch: pytest.MonkeyPatch) -> Daemon:
     monkeypatch.setenv("DOCKER_HOST", dockerd.host)
     return dockerd
 
@@ -143,7 +143,7 @@ def test_daemon_publishes_to_two_registries(
     tagger: Any,
     daemon_env: Daemon,
     registry: Registry,
-    registry2: Registry,  # noqa: F811
+    registry2: Registry,
     repo: Repo,
     tmp_path: Path,
 ) -> None:
@@ -180,7 +180,7 @@ def test_daemon_rerun_promotion_and_conflicts(
     tagger: Any,
     daemon_env: Daemon,
     registry: Registry,
-    registry2: Registry,  # noqa: F811
+    registry2: Registry,
     repo: Repo,
     tmp_path: Path,
 ) -> None:
@@ -314,7 +314,7 @@ def test_oci_layout_from_skopeo_to_two_registries(
     tagger: Any,
     daemon_env: Daemon,
     registry: Registry,
-    registry2: Registry,  # noqa: F811
+    registry2: Registry,
     repo: Repo,
     tmp_path: Path,
 ) -> None:
@@ -346,7 +346,7 @@ def test_multi_arch_index_keeps_its_digest(
     tagger: Any,
     daemon_env: Daemon,
     registry: Registry,
-    registry2: Registry,  # noqa: F811
+    registry2: Registry,
     repo: Repo,
     tmp_path: Path,
 ) -> None:
@@ -387,7 +387,7 @@ def test_docker_archive_to_two_registries_deterministically(
     tagger: Any,
     daemon_env: Daemon,
     registry: Registry,
-    registry2: Registry,  # noqa: F811
+    registry2: Registry,
     repo: Repo,
     tmp_path: Path,
 ) -> None:
@@ -419,7 +419,7 @@ def test_kaniko_style_tarball_with_gzip_layers(
     tagger: Any,
     daemon_env: Daemon,
     registry: Registry,
-    registry2: Registry,  # noqa: F811
+    registry2: Registry,
     repo: Repo,
     tmp_path: Path,
 ) -> None:
@@ -482,7 +482,7 @@ def test_kaniko_style_tarball_with_gzip_layers(
 def test_promote_across_registries_mounts_within_and_copies_across(
     tagger: Any,
     registry: Registry,
-    registry2: Registry,  # noqa: F811
+    registry2: Registry,
     repo: Repo,
 ) -> None:
     repo.tag("v1.0.0")
@@ -507,7 +507,7 @@ def test_promote_across_registries_mounts_within_and_copies_across(
 def test_docker_manifest_list_promoted_across_registries(
     tagger: Any,
     registry: Registry,
-    registry2: Registry,  # noqa: F811
+    registry2: Registry,
     repo: Repo,
 ) -> None:
     repo.tag("v1.0.0")
@@ -546,7 +546,7 @@ def test_relative_paths_are_relative_to_where_they_were_written(
 def test_conflict_in_one_registry_writes_nothing_in_the_other(
     tagger: Any,
     registry: Registry,
-    registry2: Registry,  # noqa: F811
+    registry2: Registry,
     repo: Repo,
 ) -> None:
     repo.tag("v1.0.0")
@@ -791,7 +791,7 @@ def test_an_upload_cut_off_is_started_again(
     """A streamed upload cannot be replayed by the HTTP retry layer: the connection
     dropped in the middle of a blob PUT makes tagger open a new upload and send it all
     again."""
-    from proxy import Drop, Proxy
+    from support.proxy import Drop, Proxy
 
     lay = Layout(tmp_path / "lay")
     desc = lay.image({"payload": os.urandom(MB)}, labels={REV: repo.head})

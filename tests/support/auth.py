@@ -28,7 +28,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from conftest import Registry, free_port, need_binary, wait_http
+
+from support.registry import Registry, need_binary, start_registry, stop
 
 SERVICE = "tagger-test-registry"
 ISSUER = "tagger-test-issuer"
@@ -297,26 +298,6 @@ class TokenIssuer:
 
 
 # --- the registries -------------------------------------------------------------------
-def _serve(
-    root: Path, name: str, data: Path, http_extra: str = "", extra: str = ""
-) -> tuple[subprocess.Popen[bytes], str]:
-    binary = need_binary("docker-registry")
-    port = free_port()
-    cfg = root / f"{name}.yml"
-    cfg.write_text(
-        "version: 0.1\n"
-        "log: {level: error}\n"
-        f"storage:\n  filesystem: {{rootdirectory: {data}}}\n  delete: {{enabled: true}}\n"
-        f"http:\n  addr: 127.0.0.1:{port}\n{http_extra}{extra}"
-    )
-    proc = subprocess.Popen(
-        [binary, "serve", str(cfg)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    # a TLS registry answers plain HTTP with 400: enough to know it is up
-    wait_http(f"http://127.0.0.1:{port}/v2/", proc)
-    return proc, f"127.0.0.1:{port}"
-
-
 def htpasswd(path: Path, users: dict[str, User]) -> Path:
     binary = need_binary("htpasswd")
     lines = [
@@ -372,24 +353,24 @@ def serve_auth_registries(root: Path) -> Iterator[AuthRegistries]:
     basic_auth = f"auth:\n  htpasswd: {{realm: basic-realm, path: {pw}}}\n"
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        proc, open_host = _serve(root, "open", data)
+        proc, open_host = start_registry(root, name="open", data=data)
         procs.append(proc)
-        proc, basic = _serve(root, "basic", data, extra=basic_auth)
+        proc, basic = start_registry(root, basic_auth, name="basic", data=data)
         procs.append(proc)
-        proc, token = _serve(
+        proc, token = start_registry(
             root,
-            "token",
-            data,
+            name="token",
+            data=data,
             extra=(
                 f"auth:\n  token: {{realm: {issuer.url}, service: {SERVICE}, issuer: {ISSUER},"
                 f" rootcertbundle: {root / 'token-signer.pem'}}}\n"
             ),
         )
         procs.append(proc)
-        proc, tls_addr = _serve(
+        proc, tls_addr = start_registry(
             root,
-            "tls",
-            data,
+            name="tls",
+            data=data,
             http_extra=f"  tls: {{certificate: {ca.cert}, key: {ca.key}}}\n",
             extra=basic_auth,
         )
@@ -408,8 +389,7 @@ def serve_auth_registries(root: Path) -> Iterator[AuthRegistries]:
         )
     finally:
         for p in procs:
-            p.terminate()
-            p.wait(10)
+            stop(p)
         issuer.close()
 
 

@@ -1,24 +1,21 @@
-"""A real Docker daemon for tests (Debian's docker.io), started and stopped by a
-session fixture on its own socket, with data and exec roots under a short temp dir
-(unix socket paths are limited to about 100 characters); plus a second registry
-process, so that publishing to two registries at once is tested against two servers.
+"""A real Docker daemon (Debian's docker.io) on its own socket, with data and exec roots
+under a short temp dir (unix socket paths are limited to about 100 characters).
 
-Import the fixtures into a test module: ``from daemon_fixture import dockerd, registry2``.
+No pytest here: bench/run.py starts its dockerd with ``running_dockerd`` too; the
+``dockerd`` fixture is in support/fixtures.py.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-
-import pytest
-from conftest import REQUIRE, Registry, need_binary, running_registry
 
 
 @dataclass
@@ -26,10 +23,12 @@ class Daemon:
     host: str  # unix:///tmp/tg-XXXX/sock
     root: Path
     docker_bin: str
+    base_env: Mapping[str, str] | None = None  # what docker commands run with; None: os.environ
 
     @property
     def env(self) -> dict[str, str]:
-        return {**os.environ, "DOCKER_HOST": self.host, "DOCKER_BUILDKIT": "0"}
+        base = os.environ if self.base_env is None else self.base_env
+        return {**base, "DOCKER_HOST": self.host, "DOCKER_BUILDKIT": "0"}
 
     def docker(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         out = subprocess.run(
@@ -91,21 +90,24 @@ def _wait_daemon(daemon: Daemon, proc: subprocess.Popen[bytes], timeout: float =
     raise RuntimeError("dockerd did not come up within a minute")
 
 
-@pytest.fixture(scope="session")
-def dockerd() -> Iterator[Daemon]:
-    binary = need_binary("dockerd")
-    docker_bin = need_binary("docker")
-    if os.geteuid() != 0:
-        msg = "dockerd needs root"
-        if REQUIRE:
-            pytest.fail(msg + " and TAGGER_REQUIRE_INTEGRATION=1 forbids skipping")
-        pytest.skip(msg)
-    root = Path(tempfile.mkdtemp(prefix="tg-", dir="/tmp"))
+@contextlib.contextmanager
+def running_dockerd(
+    dockerd_bin: str,
+    docker_bin: str,
+    *,
+    base_env: Mapping[str, str] | None = None,
+    prefix: str = "tg-",
+    own_session: bool = False,
+) -> Iterator[Daemon]:
+    """A dockerd (vfs, no iptables, no bridge; root only) for as long as the block runs.
+    ``own_session``: start it in a session of its own, so a Ctrl-C to the terminal
+    reaches only the caller, which then stops the daemon."""
+    root = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
     sock = f"unix://{root}/sock"
     with (root / "log").open("wb") as log:
         proc = subprocess.Popen(
             [
-                binary,
+                dockerd_bin,
                 "--storage-driver=vfs",
                 "--iptables=false",
                 "--ip6tables=false",
@@ -121,8 +123,9 @@ def dockerd() -> Iterator[Daemon]:
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
+            start_new_session=own_session,
         )
-    daemon = Daemon(sock, root, docker_bin)
+    daemon = Daemon(sock, root, docker_bin, base_env)
     try:
         _wait_daemon(daemon, proc)
         yield daemon
@@ -134,10 +137,3 @@ def dockerd() -> Iterator[Daemon]:
             proc.kill()
             proc.wait(10)
         shutil.rmtree(root, ignore_errors=True)
-
-
-@pytest.fixture(scope="session")
-def registry2(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
-    """A second registry server: another host:port, another storage."""
-    with running_registry(tmp_path_factory.mktemp("registry2")) as r:
-        yield r
