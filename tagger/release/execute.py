@@ -12,6 +12,7 @@ from ..identity import Identity
 from ..registry import Registries
 from ..sources import Opened, Source, copy
 from . import repair
+from .fanout import parallel
 from .plan import Planned
 from .report import ImageResult, Result, Status
 from .stop import StopFlag
@@ -30,22 +31,34 @@ def execute(
     if source is None:
         assert planned.opened is not None
         source = _push_first(result, planned.opened, regs, stop)
-    manifest = source.manifest()
-    for image in result.images:
-        assert image.ref is not None
-        client, repo = regs.client(image.ref.registry), image.ref.repository
-        pending = [t for t in image.tags if t.writes and t.status is not Status.DONE]
-        if not pending:
-            continue
-        prepare = partial(copy.publish, source, client, repo)
-        writes = [Write(pending[0], f"writing to {image.name}", prepare, completes=False)]
-        for t in pending:
-            put = partial(client.put_manifest, repo, t.tag, manifest)
-            writes.append(Write(t, f"writing {image.name}:{t.tag}", put))
-        run_writes(result, stop, writes)
-    for image in result.images:
-        repair.after_release(cfg, ident, regs, result, image, manifest, stop)
+
+    def write_target(image: ImageResult) -> None:
+        _write_target(result, image, source, regs, stop)
+        repair.after_release(cfg, ident, regs, result, image, source.manifest(), stop)
+
+    parallel(write_target, result.images)  # different targets at the same time
     return result
+
+
+def _write_target(
+    result: Result, image: ImageResult, source: Source, regs: Registries, stop: StopFlag
+) -> None:
+    """The image's blobs and child manifests, then T; once the registry acknowledged T,
+    the floating tags all at once (tag-policy §4)."""
+    assert image.ref is not None
+    client, repo = regs.client(image.ref.registry), image.ref.repository
+    pending = [t for t in image.tags if t.writes and t.status is not Status.DONE]
+    if not pending:
+        return
+    manifest = source.manifest()
+    prepare = partial(copy.publish, source, client, repo)
+    first = [Write(pending[0], f"writing to {image.name}", prepare, completes=False)]
+    floating: list[Write] = []
+    for t in pending:
+        put = partial(client.put_manifest, repo, t.tag, manifest)
+        (first if t.immutable else floating).append(Write(t, f"writing {image.name}:{t.tag}", put))
+    run_writes(result, stop, first)
+    run_writes(result, stop, floating, together=True)
 
 
 def _push_first(result: Result, opened: Opened, regs: Registries, stop: StopFlag) -> Source:

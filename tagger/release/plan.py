@@ -8,10 +8,9 @@ before any write, anywhere.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TypeVar
 
 from semver import Version
 
@@ -22,20 +21,8 @@ from ..identity import Identity
 from ..reference import ImageRef, parse_reference
 from ..registry import Registries, RegistryClient
 from ..sources import Labels, Opened, Source, Target, open_source
+from .fanout import PARALLEL, parallel
 from .report import ImageResult, Result, TagResult
-
-PARALLEL = 8
-T = TypeVar("T")
-R = TypeVar("R")
-
-
-def parallel(fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
-    """``fn`` over ``items`` in a bounded pool (in line for one item)."""
-    items = list(items)
-    if len(items) <= 1:
-        return [fn(i) for i in items]
-    with ThreadPoolExecutor(min(PARALLEL, len(items))) as pool:
-        return list(pool.map(fn, items))
 
 
 class ReleaseRefused(PolicyRefusal):

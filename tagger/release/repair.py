@@ -16,7 +16,8 @@ from ..identity import Identity
 from ..oci import Manifest
 from ..reference import ImageRef
 from ..registry import Registries
-from .plan import parallel, target_images
+from .fanout import parallel
+from .plan import target_images
 from .report import ImageResult, Result, Status, TagResult
 from .stop import StopFlag
 from .writes import Write, run_writes

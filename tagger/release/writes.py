@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from ..errors import DeadlineExceeded, TaggerError
+from .fanout import parallel
 from .report import Result, Status, TagResult
 from .stop import StopFlag
 
@@ -24,16 +25,26 @@ class Write:
     completes: bool = True  # the tag is written once the call returns
 
 
-def run_writes(result: Result, stop: StopFlag, writes: Iterable[Write]) -> None:
-    """Each write in order, each after a safe point; the report goes with any error."""
+def run_writes(
+    result: Result, stop: StopFlag, writes: Iterable[Write], *, together: bool = False
+) -> None:
+    """Each write after a safe point, in order (or all at once when ``together``);
+    the report goes with any error."""
+    if together:
+        parallel(lambda w: _write(result, stop, w), writes)
+        return
     for w in writes:
-        stop.checkpoint(result, w.what)
-        try:
-            w.call()
-        except TaggerError as e:
-            if not isinstance(e, DeadlineExceeded):  # stopped before the write: not written
-                w.tag.fail(e.message)
-            e.result = result
-            raise
-        if w.completes:
-            w.tag.status = Status.DONE
+        _write(result, stop, w)
+
+
+def _write(result: Result, stop: StopFlag, w: Write) -> None:
+    stop.checkpoint(result, w.what)
+    try:
+        w.call()
+    except TaggerError as e:
+        if not isinstance(e, DeadlineExceeded):  # stopped before the write: not written
+            w.tag.fail(e.message)
+        e.result = result
+        raise
+    if w.completes:
+        w.tag.status = Status.DONE
