@@ -134,9 +134,9 @@ def is_loopback(registry: str) -> bool:
         return False
 
 
-def scheme_for(registry: str, insecure: frozenset[str] = frozenset()) -> str:
-    """``http`` for loopback hosts (as Docker does) and hosts named with
-    --insecure-registry (HOST or HOST:PORT), else ``https``."""
-    if is_loopback(registry) or registry in insecure or host_of(registry) in insecure:
-        return "http"
-    return "https"
+def is_insecure(registry: str, insecure: frozenset[str] = frozenset()) -> bool:
+    """True for loopback hosts and hosts named with --insecure-registry (HOST or
+    HOST:PORT): as Docker does, tagger contacts them over HTTPS without certificate
+    verification, and over plain HTTP when they do not speak TLS. Every other registry
+    is HTTPS with verification."""
+    return is_loopback(registry) or registry in insecure or host_of(registry) in insecure

@@ -5,7 +5,8 @@ else ``REQUESTS_CA_BUNDLE``, else requests' default (certifi). The choice is pas
 ``verify=`` on every request: requests lets ``REQUESTS_CA_BUNDLE`` override a session's
 ``verify``, but never a request's. A file given replaces the default bundle (as curl's
 ``--cacert`` does); to trust a private CA and the public ones, concatenate them.
-Plain HTTP is reference.scheme_for's business: loopback and ``--insecure-registry`` only.
+Loopback hosts and ``--insecure-registry`` ones are the exception (reference.is_insecure):
+HTTPS without verification, or plain HTTP (registry/transport.py).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tagger.errors import UsageError
-from tagger.reference import parse_reference, scheme_for, validate_tag
+from tagger.reference import is_insecure, parse_reference, validate_tag
 
 DIGEST = "sha256:" + "0123456789abcdef" * 4
 
@@ -110,28 +110,29 @@ def test_validate_tag_refuses(tag: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("registry", "insecure", "scheme"),
+    ("registry", "insecure", "expected"),
     [
-        ("127.0.0.1:5000", (), "http"),
-        ("127.0.0.1", (), "http"),
-        ("127.1.2.3:5000", (), "http"),
-        ("[::1]:5000", (), "http"),
-        ("[::1]", (), "http"),
-        ("localhost:5000", (), "http"),
-        ("localhost", (), "http"),
-        ("registry.localhost:5000", (), "http"),
-        ("ghcr.io", (), "https"),
-        ("registry-1.docker.io", (), "https"),
-        ("10.0.0.5:5000", (), "https"),
-        ("localhost.example.com", (), "https"),
-        ("127.0.0.1.nip.io:5000", (), "https"),
-        ("[2001:db8::1]:5000", (), "https"),
-        ("registry.lan:5000", ("registry.lan",), "http"),
-        ("registry.lan:5000", ("registry.lan:5000",), "http"),
-        ("registry.lan:5001", ("registry.lan:5000",), "https"),
-        ("registry.lan", ("registry.lan:5000",), "https"),
-        ("other.lan:5000", ("registry.lan",), "https"),
+        ("127.0.0.1:5000", (), True),
+        ("127.0.0.1", (), True),
+        ("127.1.2.3:5000", (), True),
+        ("[::1]:5000", (), True),
+        ("[::1]", (), True),
+        ("localhost:5000", (), True),
+        ("localhost", (), True),
+        ("registry.localhost:5000", (), True),
+        ("ghcr.io", (), False),
+        ("registry-1.docker.io", (), False),
+        ("10.0.0.5:5000", (), False),
+        ("localhost.example.com", (), False),
+        ("127.0.0.1.nip.io:5000", (), False),
+        ("[2001:db8::1]:5000", (), False),
+        ("registry.lan:5000", ("registry.lan",), True),
+        ("registry.lan:5000", ("registry.lan:5000",), True),
+        ("registry.lan:5001", ("registry.lan:5000",), False),
+        ("registry.lan", ("registry.lan:5000",), False),
+        ("other.lan:5000", ("registry.lan",), False),
     ],
 )
-def test_scheme_for(registry: str, insecure: tuple[str, ...], scheme: str) -> None:
-    assert scheme_for(registry, frozenset(insecure)) == scheme
+def test_is_insecure(registry: str, insecure: tuple[str, ...], expected: bool) -> None:
+    """Insecure: HTTPS without verification first, then plain HTTP (Docker's rule)."""
+    assert is_insecure(registry, frozenset(insecure)) is expected

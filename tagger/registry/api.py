@@ -11,6 +11,7 @@ PUT back unchanged, so its digest never changes (as crane does).
 
 from __future__ import annotations
 
+import logging
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
@@ -26,8 +27,12 @@ from .transport import Body, Transport
 if TYPE_CHECKING:
     import requests
 
+log = logging.getLogger("tagger.registry")
+
 CHUNK = 1 << 20
 MANIFEST_ACCEPT = ", ".join(MANIFEST_TYPES)
+MOUNT_REFUSED = (401, 403, 404)  # Harbor: 401 outside the token's projects; others 403/404
+REDIRECTS = (307, 308)
 
 
 def pull(repo: str) -> str:
@@ -42,6 +47,11 @@ def scope(repo: str, pushing: bool) -> str:
     """The scope a read needs: pull, or pull,push when the run will write too (one
     token then serves the reads and the writes)."""
     return push(repo) if pushing else pull(repo)
+
+
+def _origin(url: str) -> tuple[str, str]:
+    parts = urllib.parse.urlsplit(url)
+    return parts.scheme.lower(), parts.netloc.lower()
 
 
 class RegistryClient:
@@ -89,30 +99,43 @@ class RegistryClient:
         scopes: Sequence[str],
         ok: Sequence[int] = (200,),
         headers: dict[str, str] | None = None,
-        data: bytes | IO[bytes] | Body | None = None,
+        data: bytes | IO[bytes] | Body | Callable[[], Body] | None = None,
         params: dict[str, str] | None = None,
         stream: bool = False,
         retry: bool = True,
         url: str | None = None,
     ) -> requests.Response:
         """Send one API call; answer 401 challenges once; raise on statuses not in ``ok``.
-        ``retry=False`` sends it once (streamed uploads cannot be replayed)."""
+        ``retry=False`` sends it once (streamed uploads cannot be replayed). A body
+        factory (``data`` callable) opens the body anew for each attempt, so a streamed
+        upload answered 401 (a token expired or revoked) or 307/308 (go elsewhere) is
+        sent once more, with a fresh token or to the new location."""
         target = url or self.transport.base + path
+        origin = _origin(target)
         wanted = tuple(scopes)
         for attempt in (1, 2):
+            body = data() if callable(data) else data
             hdrs = dict(headers or {})
-            sent = self.auth.header(wanted)
+            sent = self.auth.header(wanted) if _origin(target) == origin else None
             if sent:
                 hdrs["Authorization"] = sent
             resp = self.transport.send(
-                method, target, headers=hdrs, data=data, params=params, stream=stream, retry=retry
+                method,
+                target,
+                headers=hdrs,
+                data=body,
+                params=params,
+                stream=stream,
+                retry=retry,
+                follow=not callable(data),
             )
-            if (
-                resp.status_code == 401
-                and attempt == 1
-                and not isinstance(data, Body)
-                and self.auth.answer(resp, sent, wanted)
-            ):
+            again = attempt == 1 and not isinstance(data, Body)
+            if again and resp.status_code == 401 and self.auth.answer(resp, sent, wanted):
+                resp.close()
+                continue
+            if again and resp.status_code in REDIRECTS and resp.headers.get("Location"):
+                # a streamed body cannot follow a redirect by itself: re-open it there
+                target = urllib.parse.urljoin(resp.url, resp.headers["Location"])
                 resp.close()
                 continue
             if resp.status_code in ok:
@@ -212,16 +235,22 @@ class RegistryClient:
 
     def mount_blob(self, repo: str, digest: str, from_repo: str) -> str | None:
         """Mount a blob from another repository of this registry. Returns None when
-        mounted, else the upload URL of the session the registry opened instead."""
+        mounted, else the upload URL of the session the registry opened instead, or of
+        a new one when it refused the mount (401/403/404: the login may not read the
+        source there), as go-containerregistry and containers/image do."""
         resp = self.request(
             "POST",
             f"/v2/{repo}/blobs/uploads/",
-            scopes=(push(repo), pull(from_repo)),
+            scopes=(push(repo), pull(from_repo)),  # the target's first
             params={"mount": digest, "from": from_repo},
-            ok=(201, 202),
+            ok=(201, 202, *MOUNT_REFUSED),
         )
+        resp.close()
         if resp.status_code == 201:
             return None
+        if resp.status_code in MOUNT_REFUSED:
+            log.debug("mount into %s refused (%s): uploading", repo, resp.status_code)
+            return self.start_upload(repo)
         return urllib.parse.urljoin(resp.url, resp.headers["Location"])
 
     def start_upload(self, repo: str) -> str:
@@ -229,10 +258,15 @@ class RegistryClient:
         return urllib.parse.urljoin(resp.url, resp.headers["Location"])
 
     def upload_blob(
-        self, repo: str, location: str, digest: str, chunks: Iterator[bytes], size: int
+        self,
+        repo: str,
+        location: str,
+        digest: str,
+        open_chunks: Callable[[], Iterator[bytes]],
+        size: int,
     ) -> None:
-        """Finish an upload session with one streamed PUT (monolithic, never in memory)."""
-        body = Body(chunks, size)
+        """Finish an upload session with one streamed PUT (monolithic, never in memory);
+        ``open_chunks`` opens the blob, again when the PUT has to be sent again."""
         sep = "&" if "?" in location else "?"
         url = f"{location}{sep}digest={urllib.parse.quote(digest)}"
         self.request(
@@ -240,7 +274,7 @@ class RegistryClient:
             "/v2/" + repo + "/blobs/uploads/…",
             scopes=(push(repo),),
             url=url,
-            data=body,
+            data=lambda: Body(open_chunks(), size),
             headers={"Content-Type": "application/octet-stream"},
             ok=(201, 204),
             retry=False,

@@ -4,19 +4,26 @@ retries, timeouts, TLS verification and the run's deadline.
 A stack of small layers, as go-containerregistry's ``remote/transport``: urllib3's
 ``Retry`` (429/5xx/connection errors, honouring ``Retry-After``) under requests'
 session; this module adds the deadline check before each request and turns an
-exception into tagger's error. Authentication is ``auth.py``'s business, the API
-calls ``api.py``'s. requests is imported on the first request, never at start-up.
+exception into tagger's error. Every request says ``User-Agent: tagger/VERSION``.
+Authentication is ``auth.py``'s business, the API calls ``api.py``'s. requests is
+imported on the first request, never at start-up.
+
+Loopback hosts and those named with --insecure-registry are contacted as Docker does:
+HTTPS without certificate verification, and plain HTTP when the first contact finds the
+port does not speak TLS (decided once per host, on first use of ``base``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 import urllib.parse
 from collections.abc import Callable, Iterator
 from typing import IO, TYPE_CHECKING, Any
 
-from ..reference import scheme_for
+from .. import __version__
+from ..reference import is_insecure
 from . import errors
 
 if TYPE_CHECKING:
@@ -25,6 +32,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("tagger.registry")
 
 MAX_RETRY_AFTER = 60.0
+USER_AGENT = f"tagger/{__version__}"
 
 
 def _retry_class() -> type[Any]:
@@ -75,14 +83,39 @@ class Body:
         return out
 
 
-def _session(retry: Any, pool_size: int) -> requests.Session:
+def _unverified_adapter(retry: Any, pool_size: int) -> Any:
+    """HTTPS without certificate verification, for an insecure host only. Its TLS
+    context loads no CA bundle: urllib3 would load one per connection (~30 ms)."""
+    import ssl
+    import warnings
+
+    from requests.adapters import HTTPAdapter
+    from urllib3.exceptions import InsecureRequestWarning
+
+    warnings.filterwarnings("ignore", category=InsecureRequestWarning)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+
+    class Unverified(HTTPAdapter):
+        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+            kwargs["ssl_context"] = context
+            super().init_poolmanager(*args, **kwargs)
+
+    return Unverified(max_retries=retry, pool_connections=1, pool_maxsize=pool_size)
+
+
+def _session(retry: Any, pool_size: int, unverified: str | None = None) -> requests.Session:
     import requests
     from requests.adapters import HTTPAdapter
 
     session = requests.Session()
+    session.headers["User-Agent"] = USER_AGENT
     adapter = HTTPAdapter(max_retries=retry, pool_connections=1, pool_maxsize=pool_size)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
+    if unverified:  # the longest prefix wins: this host's HTTPS only
+        session.mount(unverified, _unverified_adapter(retry, pool_size))
     return session
 
 
@@ -102,7 +135,10 @@ class Transport:
         expired: Callable[[], bool] | None = None,
     ) -> None:
         self.registry = registry
-        self.base = f"{scheme_for(registry, insecure)}://{registry}"
+        self.insecure = is_insecure(registry, insecure)
+        self._base = None if self.insecure else f"https://{registry}"
+        self._base_lock = threading.Lock()
+        self._unverified = f"https://{registry}/".lower() if self.insecure else None
         self.verify = verify
         self.timeout = timeout
         self._expired = expired
@@ -121,9 +157,50 @@ class Transport:
             raise_on_status=False,
             raise_on_redirect=False,
         )
-        self.session = _session(retry, pool_size)
+        self.session = _session(retry, pool_size, self._unverified)
         # streamed uploads cannot be replayed by urllib3: a session that never retries
-        self._once = _session(0, pool_size)
+        self._once = _session(0, pool_size, self._unverified)
+
+    @property
+    def base(self) -> str:
+        """``https://HOST``; for an insecure host, the scheme its first contact found."""
+        if self._base is not None:
+            return self._base
+        with self._base_lock:
+            if self._base is None:
+                found = self._probe()
+                if found is None:  # nothing answered: plain HTTP for now, ask again later
+                    return f"http://{self.registry}"
+                self._base = found
+            return self._base
+
+    def _probe(self) -> str | None:
+        """``GET /v2/`` over HTTPS (unverified), then plain HTTP: the first scheme that
+        gets an answer, whatever its status. A TLS error means the port speaks plain
+        HTTP; no answer at all (no port 443?) tries port 80, as Docker does."""
+        import requests
+
+        for scheme in ("https", "http"):
+            url = f"{scheme}://{self.registry}/v2/"
+            try:
+                self._once.get(
+                    url, timeout=self.timeout, verify=False, allow_redirects=False
+                ).close()
+            except requests.exceptions.SSLError:
+                log.debug("%s does not speak TLS: plain HTTP", self.registry)
+                return f"http://{self.registry}"
+            except requests.exceptions.RequestException as e:
+                log.debug("probe %s: %s", url, type(e).__name__)
+                continue
+            log.debug("%s: %s", self.registry, scheme)
+            return f"{scheme}://{self.registry}"
+        return None
+
+    def verify_for(self, url: str) -> bool | str:
+        """``verify=`` for a request: off for an insecure host's own HTTPS only."""
+        if self._unverified is not None and url.lower().startswith(self._unverified):
+            return False
+        return self.verify
 
     def close(self) -> None:
         self.session.close()
@@ -141,15 +218,18 @@ class Transport:
         retry: bool = True,
         what: str | None = None,
         auth: tuple[str, str] | None = None,
+        follow: bool = True,
     ) -> requests.Response:
-        """One request (retried by urllib3 unless ``retry=False``); raises tagger's
-        error when no answer came or the deadline has passed."""
+        """One request (retried by urllib3 unless ``retry=False``; redirects followed
+        unless ``follow=False``); raises tagger's error when no answer came or the
+        deadline has passed."""
         import requests
 
         if self._expired is not None and self._expired():
             path = urllib.parse.urlsplit(url).path
             raise errors.deadline_passed(method, self.registry, path)
         session = self.session if retry else self._once
+        verify = self.verify_for(url)
         try:
             resp = session.request(
                 method,
@@ -160,11 +240,11 @@ class Transport:
                 auth=auth,
                 stream=stream,
                 timeout=self.timeout,
-                verify=self.verify,
-                allow_redirects=True,
+                verify=verify,
+                allow_redirects=follow,
             )
         except requests.exceptions.RequestException as e:
             target = what or self.registry
-            raise errors.transport_error(e, self.registry, target, self.verify) from None
+            raise errors.transport_error(e, self.registry, target, verify) from None
         log.debug("%s %s -> %s", method, urllib.parse.urlsplit(resp.url).path, resp.status_code)
         return resp

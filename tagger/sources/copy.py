@@ -3,10 +3,10 @@
 top manifest under its tags last. One way: nothing of the sources is imported here.
 
 Blobs the target has are skipped (HEAD); blobs of another repository of the same
-registry are mounted; the rest are streamed, chunk by chunk, from the source into a
-monolithic PUT of known length, so no blob is ever held in memory. Uploads run in a
-bounded pool; a transfer cut off by a transient error is started again from the
-beginning (an upload session cannot be resumed portably).
+registry are mounted (a refused mount becomes an upload); the rest are streamed, chunk
+by chunk, from the source into a monolithic PUT of known length, so no blob is ever
+held in memory. Uploads run in a bounded pool; a transfer cut off by a transient error
+is started again from the beginning (an upload session cannot be resumed portably).
 """
 
 from __future__ import annotations
@@ -78,6 +78,32 @@ def _transient(e: RegistryError) -> bool:
     return isinstance(e, RegistryUnreachable) or e.status in RETRY_STATUSES
 
 
+def _upload(
+    src: StoredImage,
+    client: RegistryClient,
+    repo: str,
+    location: str,
+    digest: str,
+    size: int,
+    progress: Progress,
+) -> None:
+    """Stream one blob into an upload session; the source is opened again when the
+    PUT has to be sent again (a token renewed, a redirect)."""
+    opened: list[Iterator[bytes]] = []
+
+    def open_chunks() -> Iterator[bytes]:
+        opened.append(src.open_blob(digest, size))
+        return _counted(opened[-1], progress)
+
+    try:
+        client.upload_blob(repo, location, digest, open_chunks, size)
+    finally:
+        for chunks in opened:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+
+
 def _transfer(
     src: StoredImage,
     client: RegistryClient,
@@ -94,17 +120,12 @@ def _transfer(
             progress.advance(size)
             return "mounted"
         location = location or client.start_upload(repo)
-        chunks = src.open_blob(digest, size)
         try:
-            client.upload_blob(repo, location, digest, _counted(chunks, progress), size)
+            _upload(src, client, repo, location, digest, size, progress)
             return "uploaded"
         except RegistryError as e:
             if attempt == ATTEMPTS or not _transient(e):
                 raise
-        finally:
-            close = getattr(chunks, "close", None)
-            if close is not None:
-                close()
     raise AssertionError("unreachable")  # pragma: no cover
 
 

@@ -153,7 +153,8 @@ class User:
 class TokenRequest:
     method: str  # GET (Basic login or anonymous) or POST (refresh token)
     user: str | None  # None: anonymous
-    scopes: tuple[str, ...]
+    scopes: tuple[str, ...]  # in the order the request named them
+    user_agent: str = ""
 
 
 @dataclass
@@ -164,7 +165,11 @@ class TokenIssuer:
     POST /token  grant_type=refresh_token (an identity token) or password.
     Grants each user its ``actions`` on the requested repositories; answers 401 to
     wrong credentials. A token lives ``lifetime`` seconds, or what ``lifetime_for`` says
-    for its request (negative is fine: the registry allows 60 s of clock skew)."""
+    for its request (negative is fine: the registry allows 60 s of clock skew).
+    ``leeway``: the ``exp`` claim is that much earlier than ``expires_in`` says (60: the
+    registry refuses a token when ``expires_in`` says it expires). ``post_status``: answer
+    every POST with it (a token server without OAuth2: 404 or 405); a GET then logs in
+    with Basic credentials whose password may be an identity token (as ACR's does)."""
 
     key: object
     cert_der: bytes
@@ -172,6 +177,8 @@ class TokenIssuer:
     refresh_tokens: dict[str, str]  # identity token -> user
     lifetime: float = 300.0
     lifetime_for: Callable[[TokenRequest], float] | None = None
+    leeway: float = 0.0
+    post_status: int | None = None
     log: list[TokenRequest] = field(default_factory=list)
     issued: list[str] = field(default_factory=list)
     expiry: dict[str, float] = field(default_factory=dict)  # token -> exp
@@ -187,8 +194,12 @@ class TokenIssuer:
         with self._lock:
             self.log.clear()
             self.lifetime_for = None
+            self.leeway = 0.0
+            self.post_status = None
 
-    def sign(self, user: str | None, access: list[dict[str, object]], lifetime: float) -> str:
+    def sign(
+        self, user: str | None, access: list[dict[str, object]], lifetime: float, leeway: float = 0
+    ) -> str:
         from cryptography.hazmat.primitives import hashes
         from cryptography.hazmat.primitives.asymmetric import padding
 
@@ -198,7 +209,7 @@ class TokenIssuer:
             "iss": ISSUER,
             "sub": user or "",
             "aud": SERVICE,
-            "exp": int(now + lifetime),
+            "exp": int(now + lifetime - leeway),
             "nbf": int(now) - 1,
             "iat": int(now),
             "jti": secrets.token_hex(8),
@@ -228,6 +239,14 @@ class TokenIssuer:
     def handle(self, h: BaseHTTPRequestHandler) -> None:
         parsed = urllib.parse.urlsplit(h.path)
         user: str | None = None
+        agent = h.headers.get("User-Agent", "")
+        if h.command == "POST" and self.post_status is not None:
+            length = int(h.headers.get("Content-Length") or 0)
+            form = dict(urllib.parse.parse_qsl(h.rfile.read(length).decode()))
+            scopes = tuple(s for s in form.get("scope", "").split(" ") if s)
+            with self._lock:
+                self.log.append(TokenRequest(h.command, None, scopes, agent))
+            return self._answer(h, self.post_status, {"error": "not found"})
         if h.command == "POST":
             length = int(h.headers.get("Content-Length") or 0)
             form = dict(urllib.parse.parse_qsl(h.rfile.read(length).decode()))
@@ -245,16 +264,18 @@ class TokenIssuer:
             header = h.headers.get("Authorization", "")
             if header.startswith("Basic "):
                 name, _, password = base64.b64decode(header[6:]).decode().partition(":")
-                if name not in self.users or self.users[name].password != password:
+                user = self.refresh_tokens.get(password)
+                if user is None and name in self.users and self.users[name].password == password:
+                    user = name
+                if user is None:
                     with self._lock:
-                        self.log.append(TokenRequest(h.command, name, scopes))
+                        self.log.append(TokenRequest(h.command, name, scopes, agent))
                     return self._answer(h, 401, {"errors": [{"code": "UNAUTHORIZED"}]})
-                user = name
         with self._lock:
-            req = TokenRequest(h.command, user, scopes)
+            req = TokenRequest(h.command, user, scopes, agent)
             self.log.append(req)
             lifetime = self.lifetime_for(req) if self.lifetime_for else self.lifetime
-            token = self.sign(user, self.grant(user, scopes), lifetime)
+            token = self.sign(user, self.grant(user, scopes), lifetime, self.leeway)
         body: dict[str, object] = {"access_token": token, "expires_in": int(lifetime)}
         if h.command == "GET":
             body["token"] = token

@@ -1,9 +1,10 @@
 """A small HTTP proxy in front of the real registry, for what the registry cannot do
 itself: page ``tags/list`` (distribution 2.8 ignores ``n``/``last``), count and log
-requests, hold requests until released, and inject faults (503s, 429 with
-Retry-After, connection resets, latency). Fault decisions are a pure function of the
-seed and the request (method, path, how many times it was seen), so a run repeats
-whatever order parallel requests arrive in."""
+requests (with their headers: ``seen``), hold requests until released, inject faults
+(503s, 429 with Retry-After, connection resets, latency), answer in another registry's
+place (``respond``) or change the registry's answer (``rewrite``). Fault decisions are
+a pure function of the seed and the request (method, path, how many times it was seen),
+so a run repeats whatever order parallel requests arrive in."""
 
 from __future__ import annotations
 
@@ -41,6 +42,28 @@ class Faults:
     fail_all: int | None = None  # answer every request with this status
 
 
+@dataclass
+class Seen:
+    """A request as the proxy received it, and the status it was answered with."""
+
+    method: str
+    path: str
+    headers: dict[str, str]  # names as sent; a repeated header keeps its last value
+    status: int = 0
+
+
+@dataclass
+class Reply:
+    """An answer: ``headers`` as pairs, so a header may be repeated."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes = b""
+
+    def header(self, name: str) -> str | None:
+        return next((v for k, v in self.headers if k.lower() == name.lower()), None)
+
+
 class Drop(Exception):
     """Raised by a hook: close the connection without forwarding or answering."""
 
@@ -52,6 +75,10 @@ class Proxy:
         self.log: list[tuple[str, str, int]] = []
         self.times: list[tuple[float, str, str, int]] = []  # monotonic time of each answer
         self.hook: Callable[[str, str], None] | None = None  # called before forwarding
+        # answer instead of the registry (None: forward), and change the registry's answer
+        self.respond: Callable[[Seen], Reply | None] | None = None
+        self.rewrite: Callable[[Seen, Reply], Reply] | None = None
+        self.seen: list[Seen] = []
         self.faults = Faults()
         self._seen: dict[tuple[str, str], int] = {}
         self._served = 0
@@ -126,7 +153,7 @@ class Proxy:
             return False
         self._record(h.command, h.path, status)
         data = b'{"errors": [{"code": "UNAVAILABLE", "message": "injected fault"}]}'
-        _reply(h, status, headers, data)
+        _reply(h, status, list(headers.items()), data)
         return True
 
     def _record(self, method: str, path: str, status: int) -> None:
@@ -137,6 +164,9 @@ class Proxy:
     def handle(self, h: BaseHTTPRequestHandler) -> None:
         length = int(h.headers.get("Content-Length") or 0)
         body = h.rfile.read(length) if length else None
+        seen = Seen(h.command, h.path, dict(h.headers.items()))
+        with self._lock:
+            self.seen.append(seen)
         if self.hook is not None:
             try:
                 self.hook(h.command, h.path)
@@ -145,6 +175,12 @@ class Proxy:
                 h.connection.shutdown(2)
                 return
         if self._fault(h):
+            return
+        injected = self.respond(seen) if self.respond is not None else None
+        if injected is not None:
+            seen.status = injected.status
+            self._record(h.command, h.path, injected.status)
+            _reply(h, injected.status, injected.headers, injected.body)
             return
         parsed = urllib.parse.urlsplit(h.path)
         if self.page_size and h.command == "GET" and parsed.path.endswith("/tags/list"):
@@ -166,8 +202,14 @@ class Proxy:
             headers = {k: v for k, v in r.headers.items() if k.lower() not in HOP}
             if "Location" in headers:
                 headers["Location"] = headers["Location"].replace(self.upstream, "")
+        if self.rewrite is not None:
+            out = self.rewrite(seen, Reply(status, list(headers.items()), data))
+            status, pairs, data = out.status, out.headers, out.body
+        else:
+            pairs = list(headers.items())
+        seen.status = status
         self._record(h.command, h.path, status)
-        _reply(h, status, headers, data)
+        _reply(h, status, pairs, data)
 
     def _page(self, parsed: urllib.parse.SplitResult) -> tuple[int, dict[str, str], bytes]:
         r = self._session.get(self.upstream + parsed.path, timeout=30)
@@ -187,10 +229,13 @@ class Proxy:
         return 200, headers, json.dumps({"name": doc["name"], "tags": page}).encode()
 
 
-def _reply(h: BaseHTTPRequestHandler, status: int, headers: dict[str, str], data: bytes) -> None:
+def _reply(
+    h: BaseHTTPRequestHandler, status: int, headers: list[tuple[str, str]], data: bytes
+) -> None:
     h.send_response(status)
-    for k, v in headers.items():
-        h.send_header(k, v)
+    for k, v in headers:
+        if k.lower() != "content-length":
+            h.send_header(k, v)
     h.send_header("Content-Length", str(len(data)))
     h.end_headers()
     if h.command != "HEAD":
