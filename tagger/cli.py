@@ -59,7 +59,7 @@ def registry_options(f: F) -> F:
             help="refuse a source without an org.opencontainers.image.revision label",
         ),
         click.option(
-            "--insecure-registry", "insecure", multiple=True, help="HTTPS without verification, else plain HTTP, for HOST[:PORT]"
+            "--insecure-registry", "insecure", multiple=True, help="HTTPS unverified, or plain HTTP"
         ),
         click.option("--json", "as_json", is_flag=True, help="machine-readable result on stdout"),
         click.option("--retries", type=int, default=None, help="retries per request [4]"),
