@@ -29,7 +29,6 @@ from typing import TYPE_CHECKING
 
 from . import redact
 from .errors import GitError, PolicyRefusal
-from .labels import url_secrets
 
 if TYPE_CHECKING:
     import git
@@ -194,6 +193,8 @@ def build_facts(path: str, commit: str, *, origin: bool = True) -> BuildFacts:
     """The commit's time and, with ``origin``, the ``origin`` remote's URL (as git
     resolves it, ``insteadOf`` applied; None without one). Any credentials in the URL
     are registered with redact before this returns, so nothing can print them."""
+    from .labels import url_secrets  # only `labels` pays for it
+
     with _open(path) as repo:
         procs = [_start(repo, "show", "-s", "--format=%ct", commit, "--")]
         if origin:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from semver import Version
 
-from . import gitstate, labels, policy
+from . import gitstate, policy
 from .config import Config
 from .errors import PolicyRefusal
 from .gitstate import GitState
@@ -57,6 +57,8 @@ def read_identity(cfg: Config, path: str, env: Mapping[str, str], *, allow_dirty
 def build_labels(ident: Identity, path: str, env: Mapping[str, str]) -> dict[str, str]:
     """The OCI labels a build of HEAD should carry (``tagger labels``). The origin
     remote is read only when the CI names no repository URL."""
+    from . import labels  # `tagger version` does not import it
+
     source = labels.source_url_from_env(env)
     epoch = labels.source_date_epoch(env)
     facts = gitstate.build_facts(path, ident.state.commit, origin=source is None)
