@@ -107,15 +107,47 @@ def cli(ctx: click.Context, path: str, debug: bool) -> None:
 
 @cli.command()
 @common_options
+@click.option(
+    "--sha", is_flag=True, help="print HEAD's SHA tag (sha-1a2b3c4), where CI pushes every build"
+)
 @click.pass_obj
-def version(ctx: Ctx, /, **opts: Any) -> None:
+def version(ctx: Ctx, /, sha: bool, **opts: Any) -> None:
     """Print the immutable tag T for HEAD."""
     from .identity import read_identity
 
     allow_dirty = opts.pop("allow_dirty")
     cfg = _config(ctx, **opts)
     ident = read_identity(cfg, ctx.path, os.environ, allow_dirty=allow_dirty)
-    click.echo(ident.tag)
+    if sha:  # a dirty build must not take the clean commit's name
+        click.echo(ident.sha_tag + ("-dirty" if ident.state.dirty else ""))
+    else:
+        click.echo(ident.tag)
+
+
+@cli.command()
+@common_options
+@click.option("--json", "as_json", is_flag=True, help="the labels as one JSON object on stdout")
+@click.pass_obj
+def labels(ctx: Ctx, /, as_json: bool, **opts: Any) -> None:
+    """Print the OCI labels a build of HEAD should carry, one KEY=VALUE a line."""
+    from . import render
+    from .identity import build_labels, read_identity
+
+    allow_dirty = opts.pop("allow_dirty")
+    try:
+        cfg = _config(ctx, **opts)
+        ident = read_identity(cfg, ctx.path, os.environ, allow_dirty=allow_dirty)
+        found = build_labels(ident, ctx.path, os.environ)
+    except TaggerError as e:
+        _report_error(e, as_json)
+        raise
+    for hint in ident.state.hints:
+        click.echo(f"note: used CI hint: {hint}", err=True)
+    click.echo(render.labels_json(found) if as_json else render.labels_text(found))
+    version = str(ident.version) if ident.version is not None else ""
+    sha_tag = ident.sha_tag + ("-dirty" if ident.state.dirty else "")
+    github.write_outputs(render.labels_outputs(found, version, ident.tag, sha_tag), os.environ)
+    github.write_summary(render.labels_summary(found, ident.tag), os.environ)
 
 
 def _flags(opts: dict[str, Any]) -> dict[str, Any]:

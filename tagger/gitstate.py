@@ -27,6 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
+from . import redact
 from .errors import GitError, PolicyRefusal
 
 if TYPE_CHECKING:
@@ -178,6 +179,37 @@ def tag_commit(path: str, tag: str) -> str | None:
             _start(repo, "rev_parse", "--verify", "--quiet", f"refs/tags/{tag}^{{commit}}")
         )
     return out.strip() or None if code == 0 else None
+
+
+@dataclass(frozen=True)
+class BuildFacts:
+    """What only ``tagger labels`` needs, read on demand (``tagger version`` does not)."""
+
+    commit_time: int  # the commit's committer time, seconds since 1970
+    origin_url: str | None  # the ``origin`` remote's URL (credentials registered)
+
+
+def build_facts(path: str, commit: str, *, origin: bool = True) -> BuildFacts:
+    """The commit's time and, with ``origin``, the ``origin`` remote's URL (as git
+    resolves it, ``insteadOf`` applied; None without one). Any credentials in the URL
+    are registered with redact before this returns, so nothing can print them."""
+    from .labels import url_secrets  # only `labels` pays for it
+
+    with _open(path) as repo:
+        procs = [_start(repo, "show", "-s", "--format=%ct", commit, "--")]
+        if origin:
+            procs.append(_start(repo, "remote", "get-url", "origin"))
+        results = [_finish(p) for p in procs]
+    url = None
+    if origin:
+        code, out, _ = results[1]  # exit 2: no such remote (git's stderr is not shown)
+        url = out.strip() or None if code == 0 else None
+        for secret in url_secrets(url or ""):
+            redact.register(secret)
+    text = _output(results[0]).strip()
+    if not text.isdigit():
+        raise GitError(f"git gave no time for commit {commit[:12]}", "check the repository")
+    return BuildFacts(int(text), url)
 
 
 @dataclass(frozen=True)

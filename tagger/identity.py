@@ -1,6 +1,7 @@
 """The identity of a build: the release version V and the immutable tag T of HEAD,
-from the git state and the configuration (tag-policy §1-§2). ``tagger version``
-needs nothing more, so this module reaches no registry.
+from the git state and the configuration (tag-policy §1-§2), and the OCI labels a
+build of HEAD should carry. ``tagger version`` and ``tagger labels`` need nothing
+more, so this module reaches no registry.
 """
 
 from __future__ import annotations
@@ -51,3 +52,21 @@ def identify(cfg: Config, state: GitState, *, allow_dirty: bool) -> Identity:
 def read_identity(cfg: Config, path: str, env: Mapping[str, str], *, allow_dirty: bool) -> Identity:
     state = gitstate.current_state(path, env, untracked_dirty=cfg.untracked_dirty)
     return identify(cfg, state, allow_dirty=allow_dirty)
+
+
+def build_labels(ident: Identity, path: str, env: Mapping[str, str]) -> dict[str, str]:
+    """The OCI labels a build of HEAD should carry (``tagger labels``). The origin
+    remote is read only when the CI names no repository URL."""
+    from . import labels  # `tagger version` does not import it
+
+    source = labels.source_url_from_env(env)
+    epoch = labels.source_date_epoch(env)
+    facts = gitstate.build_facts(path, ident.state.commit, origin=source is None)
+    if source is None and facts.origin_url is not None:
+        source = labels.web_url(facts.origin_url)
+    return labels.make(
+        commit=ident.state.commit,
+        version=str(ident.version) if ident.version is not None else ident.tag,
+        created=facts.commit_time if epoch is None else epoch,
+        source=source,
+    )

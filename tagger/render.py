@@ -126,5 +126,32 @@ def summary(result: Result) -> str:
     return "\n".join(lines) + "\n\n"
 
 
+# --- tagger labels ----------------------------------------------------------------
+def labels_json(labels: dict[str, str]) -> str:
+    return json.dumps(labels)
+
+
+def labels_text(labels: dict[str, str]) -> str:
+    return "\n".join(f"{k}={v}" for k, v in labels.items())
+
+
+def labels_outputs(labels: dict[str, str], version: str, tag: str, sha_tag: str) -> dict[str, str]:
+    """The step outputs of ``tagger labels``: the labels one ``KEY=VALUE`` a line (as
+    docker/build-push-action's ``labels`` input takes them), V, T and the SHA tag."""
+    return {
+        "labels": labels_text(labels),
+        "version": version,
+        "tag": tag,
+        "sha-tag": sha_tag,
+        "json": labels_json(labels),
+    }
+
+
+def labels_summary(labels: dict[str, str], tag: str) -> str:
+    rows = [f"| `{cell(k)}` | `{cell(v)}` |" for k, v in labels.items()]
+    head = [f"### tagger labels: `{cell(tag)}`", "", "| label | value |", "|---|---|"]
+    return "\n".join([*head, *rows]) + "\n\n"
+
+
 def error_summary(message: str, exit_code: int) -> str:
     return f"### tagger failed (exit code {exit_code})\n\n{cell(message)}\n\n"

@@ -7,6 +7,7 @@ the way its CI would run it."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
@@ -19,9 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 import yaml
 from support.daemon import Daemon
-from support.ghactions import ActionRun, Runner, condition, read_outputs_file, substitute
+from support.ghactions import ActionRun, Runner, condition, substitute
 from support.git import GIT_ENV, Repo
 from support.registry import Registry, need_binary, start_registry
 
@@ -83,7 +85,12 @@ def job_env(**github: str) -> dict[str, str]:
         for k, v in os.environ.items()
         if not k.startswith(("GITHUB_", "RUNNER_", "TAGGER_", "CI_")) and k != "CI"
     }
-    env.update(GITHUB_REPOSITORY="acme/app", GITHUB_ACTOR="octocat", **github)
+    env.update(
+        GITHUB_SERVER_URL="https://github.com",
+        GITHUB_REPOSITORY="acme/app",
+        GITHUB_ACTOR="octocat",
+        **github,
+    )
     return env
 
 
@@ -467,10 +474,16 @@ def bash(script: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedPro
     )
 
 
+def parse_labels(text: str) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in text.splitlines())
+
+
 def test_github_recipe(auth_registry: AuthRegistry, tmp_path: Path, runner_temp: Path) -> None:
-    """examples/github/release.yml: the build job's sha tag is tagger's, and the release
-    job (checkout, the action with the recipe's inputs, the report step) publishes it
-    with the job's token; the release job runs on v* tags only."""
+    """examples/github/release.yml: the build job's action step (command: labels) names
+    the sha tag and the labels build-push-action pushes the image with; the release job
+    (checkout, the action with the recipe's inputs, the report step) publishes it with
+    the job's token, and its provenance check passes without a warning; the release
+    job runs on v* tags only."""
     reg = auth_registry
     wf = workflow("release.yml")
     app = reg.open.new_repo("gh")
@@ -484,14 +497,37 @@ def test_github_recipe(auth_registry: AuthRegistry, tmp_path: Path, runner_temp:
         "steps": {},
     }
 
-    # build: the step that names the tag, then what build-push-action does with it
-    sha_step = next(s for s in wf["jobs"]["build"]["steps"] if s.get("id") == "sha")
-    out = tmp_path / "sha-output"
-    proc = bash(sha_step["run"], tmp_path, {**env, "GITHUB_OUTPUT": str(out)})
-    assert proc.returncode == 0, proc.stderr
-    sha_tag = read_outputs_file(out)["tag"]
-    assert sha_tag == origin.sha_tag
-    digest = reg.open.push_image(app, sha_tag)
+    # build: checkout, the action's labels step, then what build-push-action does
+    build_ws = tmp_path / "build-workspace"
+    pushed = None
+    for step in wf["jobs"]["build"]["steps"]:
+        uses = step.get("uses", "")
+        if uses.startswith("actions/checkout@"):
+            shallow_clone(origin, build_ws)
+        elif uses == "OWNER/tagger@v1":
+            inputs = {k: substitute(v, contexts) for k, v in step["with"].items()}
+            assert inputs == {"command": "labels"}
+            run = run_action(runner_temp, build_ws, env, **inputs)
+            assert run.code == 0, run.log
+            contexts["steps"][step["id"]] = {"outputs": run.outputs}
+        elif uses.startswith("docker/build-push-action@"):
+            ref = substitute(step["with"]["tags"], contexts)
+            labels = parse_labels(substitute(step["with"]["labels"], contexts))
+            name, _, sha_tag = ref.rpartition(":")
+            assert name == f"{reg.host}/{app}" and sha_tag == origin.sha_tag
+            pushed = reg.open.push_image(app, sha_tag, labels=labels)
+    assert pushed is not None
+    assert labels == {
+        "org.opencontainers.image.revision": origin.head,
+        "org.opencontainers.image.version": "1.4.0",  # from GITHUB_REF: the clone is tagless
+        "org.opencontainers.image.created": labels["org.opencontainers.image.created"],
+        "org.opencontainers.image.source": "https://github.com/acme/app",
+    }
+    outputs = contexts["steps"]["labels"]["outputs"]
+    assert (outputs["tag"], outputs["version"], outputs["sha-tag"]) == (
+        "1.4.0", "1.4.0", origin.sha_tag,
+    )  # fmt: skip
+    digest = pushed
 
     release = wf["jobs"]["release"]
     assert release["needs"] == "build"
@@ -510,6 +546,8 @@ def test_github_recipe(auth_registry: AuthRegistry, tmp_path: Path, runner_temp:
                 runner_temp, ws, env, **{k.replace("-", "_"): v for k, v in inputs.items()}
             )
             assert run.code == 0, run.log
+            assert run.annotations == [], run.annotations  # no provenance warning
+            assert run.json["commit"] == origin.head
             contexts["steps"][step["id"]] = {"outputs": run.outputs}
         else:
             step_env = {k: substitute(v, contexts) for k, v in step.get("env", {}).items()}
@@ -546,17 +584,30 @@ def tagger_path() -> str:
     return str(Path(found).parent)
 
 
-def test_gitlab_recipe(auth_registry: AuthRegistry, tmp_path: Path) -> None:
-    """examples/gitlab/.gitlab-ci.yml: the build job's tag is tagger's sha tag; the
-    release job's script, with GitLab's variables, publishes from a tagless depth-1
-    clone with the job's registry credentials."""
+def image_labels(registry: Registry, repo: str, tag: str) -> dict[str, str]:
+    """The config labels of an image, read with the raw API helpers."""
+    manifest = json.loads(registry.get_manifest(repo, tag)[0])
+    r = requests.get(f"{registry.url}/v2/{repo}/blobs/{manifest['config']['digest']}", timeout=10)
+    assert r.status_code == 200
+    return dict(r.json()["config"].get("Labels") or {})
+
+
+def test_gitlab_recipe(auth_registry: AuthRegistry, dockerd: Daemon, tmp_path: Path) -> None:
+    """examples/gitlab/.gitlab-ci.yml: the build job's script (tagger on PATH as its
+    before_script installs it) builds and pushes the sha tag with tagger's labels
+    through a real Docker daemon; the release job's script, with GitLab's variables,
+    publishes it from a tagless depth-1 clone with the job's registry credentials, and
+    the provenance check passes (it is required here)."""
     reg = auth_registry
     ci = yaml.safe_load((EXAMPLES / "gitlab" / ".gitlab-ci.yml").read_text())
     app = reg.open.new_repo("gl")
     origin = Repo(tmp_path / "origin")
+    (origin.path / "Dockerfile").write_text("FROM scratch\nCOPY file.txt /\n")
+    origin.git("add", "Dockerfile")
+    origin.commit("release 2.0.0")
     origin.tag("v2.0.0")
     gitlab = {
-        **job_env(),
+        **{k: v for k, v in job_env().items() if not k.startswith("GITHUB_")},
         "CI": "true",
         "GITLAB_CI": "true",
         "CI_COMMIT_TAG": "v2.0.0",
@@ -565,21 +616,42 @@ def test_gitlab_recipe(auth_registry: AuthRegistry, tmp_path: Path) -> None:
         "CI_REGISTRY_IMAGE": f"{reg.host}/{app}",
         "CI_REGISTRY_USER": "gitlab-ci-token",
         "CI_REGISTRY_PASSWORD": "not-the-password",
+        "CI_PROJECT_URL": "https://gitlab.example.com/group/sub/app",
+        "PATH": tagger_path() + os.pathsep + os.environ["PATH"],
     }
 
-    first = ci["build"]["script"][0]
-    assert first.startswith("SHA_TAG=")
+    build_ws = shallow_clone(origin, tmp_path / "build")
+    build_env = {
+        **gitlab,
+        **dockerd.env,
+        "DOCKER_CONFIG": str(tmp_path / "docker-config"),
+        "CI_REGISTRY_USER": reg.user,
+        "CI_REGISTRY_PASSWORD": reg.password,
+    }
     proc = subprocess.run(
-        ["sh", "-c", f'{first}; printf %s "$SHA_TAG"'], env=gitlab, capture_output=True, text=True
+        ["sh", "-e", "-c", "\n".join(ci["build"]["script"]) + '\nprintf %s "$SHA_TAG"'],
+        cwd=build_ws,
+        env=build_env,
+        capture_output=True,
+        text=True,
     )
-    assert proc.stdout == origin.sha_tag
-    digest = reg.open.push_image(app, origin.sha_tag)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.endswith(origin.sha_tag)
+    assert reg.open.tags(app) == {origin.sha_tag}
+    digest = reg.open.digest(app, origin.sha_tag)
+    labels = image_labels(reg.open, app, origin.sha_tag)
+    assert labels.pop("org.opencontainers.image.created").endswith("Z")
+    assert labels == {
+        "org.opencontainers.image.revision": origin.head,
+        "org.opencontainers.image.version": "2.0.0",  # from CI_COMMIT_TAG: tagless clone
+        "org.opencontainers.image.source": "https://gitlab.example.com/group/sub/app",
+    }
 
     job = ci["release"]
     assert job["stage"] == "release" and job["variables"]["GIT_DEPTH"] == "1"
     ws = shallow_clone(origin, tmp_path / "workspace")
     variables = {k: expand(str(v), gitlab) for k, v in job["variables"].items()}
-    env = {**gitlab, **variables, "PATH": tagger_path() + os.pathsep + os.environ["PATH"]}
+    env = {**gitlab, **variables, "TAGGER_REQUIRE_REVISION": "1"}
 
     for wrong in (True, False):  # the job token stands for the password here
         env["CI_REGISTRY_USER"] = reg.user
@@ -597,6 +669,7 @@ def test_gitlab_recipe(auth_registry: AuthRegistry, tmp_path: Path) -> None:
             assert reg.open.tags(app) == {origin.sha_tag}
     assert proc.returncode == 0, proc.stderr
     assert "used CI hint: tag v2.0.0" in proc.stderr
+    assert "warning" not in proc.stderr
     assert reg.open.state(app) == {
         t: digest for t in (origin.sha_tag, "2.0.0", "2.0", "2", "latest")
     }
@@ -617,14 +690,18 @@ def test_shell_recipe(auth_registry: AuthRegistry, tmp_path: Path) -> None:
     app = reg.open.new_repo("sh")
     image = f"{reg.host}/{app}"
 
+    env = {**job_env(), "PATH": tagger_path() + os.pathsep + os.environ["PATH"]}
     line = next(x for x in build.read_text().splitlines() if x.startswith("SHA_TAG="))
     proc = subprocess.run(
-        ["sh", "-c", f'{line}; printf %s "$SHA_TAG"'], cwd=repo.path, capture_output=True, text=True
+        ["sh", "-c", f'{line}; printf %s "$SHA_TAG"'],
+        cwd=repo.path,
+        env=env,
+        capture_output=True,
+        text=True,
     )
-    assert proc.stdout == repo.sha_tag
+    assert proc.stdout == repo.sha_tag  # on the tagged commit too: the build's name
     digest = reg.open.push_image(app, repo.sha_tag)
 
-    env = {**job_env(), "PATH": tagger_path() + os.pathsep + os.environ["PATH"]}
     proc = subprocess.run([str(release)], cwd=repo.path, env=env, capture_output=True, text=True)
     assert proc.returncode != 0 and "set IMAGE" in proc.stderr
 
@@ -657,6 +734,7 @@ def test_jenkinsfile_end_to_end_with_a_real_docker_daemon(
     repo.git("add", "ci", "Dockerfile")
     repo.commit("release 5.0.0")
     repo.tag("v5.0.0")
+    repo.git("remote", "add", "origin", "https://jenkins:s3cret-t0ken@git.example.com/team/app.git")
     app = reg.open.new_repo("jenkins")
     jenkinsfile = (EXAMPLES / "shell" / "Jenkinsfile").read_text()
     image = re.search(r"IMAGE = '([^']+)'", jenkinsfile)
@@ -669,13 +747,21 @@ def test_jenkinsfile_end_to_end_with_a_real_docker_daemon(
         "IMAGE": f"{reg.host}/{app}",  # instead of the recipe's registry.example.com
         "TAGGER_USERNAME": reg.user,
         "TAGGER_PASSWORD": reg.password,
+        "TAGGER_REQUIRE_REVISION": "1",  # the build's labels make it pass
     }
+    printed = ""
     for command in re.findall(r"sh '(.+)'", jenkinsfile):
         proc = subprocess.run(
             ["sh", "-c", command], cwd=repo.path, env=env, capture_output=True, text=True
         )
         assert proc.returncode == 0, (command, proc.stdout, proc.stderr)
+        printed += proc.stdout + proc.stderr
     state = reg.open.state(app)
     assert set(state) == {repo.sha_tag, "5.0.0", "5.0", "5", "latest"}
     assert len(set(state.values())) == 1
-    assert reg.password not in proc.stdout + proc.stderr
+    assert "warning" not in proc.stderr
+    labels = image_labels(reg.open, app, "5.0.0")
+    assert labels["org.opencontainers.image.revision"] == repo.head
+    assert labels["org.opencontainers.image.version"] == "5.0.0"
+    assert labels["org.opencontainers.image.source"] == "https://git.example.com/team/app"
+    assert reg.password not in printed and "s3cret-t0ken" not in printed
