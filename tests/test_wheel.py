@@ -96,7 +96,9 @@ def check_contents(wheel: Path, version: str) -> None:
     assert packages <= {n.rsplit("/", 1)[0] for n in names if n.endswith("/__init__.py")}
     assert f"Name: {DIST}\n" in meta
     assert f"Version: {version}\n" in meta
-    assert "setuptools" not in meta, "setuptools-scm is a build requirement only"
+    runtime = [r for r in re.findall(r"^Requires-Dist: (.*)$", meta, re.M) if "extra ==" not in r]
+    assert "click" in str(runtime)
+    assert "setuptools" not in str(runtime), "setuptools-scm is a build requirement only"
     assert "tagger = tagger.cli:run" in entry_points
 
 
