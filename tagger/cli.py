@@ -97,7 +97,7 @@ def _no_password_flag(ctx: click.Context, param: click.Parameter, value: str | N
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-C", "path", default=".", metavar="PATH", help="run as if started in PATH")
 @click.option("--debug", is_flag=True, help="log requests and show tracebacks")
-@click.version_option(package_name="tagger", prog_name="tagger")
+@click.version_option(package_name="oci-tagger", prog_name="tagger")
 @click.pass_context
 def cli(ctx: click.Context, path: str, debug: bool) -> None:
     """Publish container images under tags users can trust."""
