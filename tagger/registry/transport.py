@@ -36,11 +36,21 @@ USER_AGENT = f"tagger/{__version__}"
 
 
 def _retry_class() -> type[Any]:
+    from urllib3.exceptions import MaxRetryError
     from urllib3.util.retry import Retry
 
     class CappedRetry(Retry):
-        """urllib3's Retry with every Retry-After wait capped (a registry asking for an
-        hour would otherwise stall the pipeline)."""
+        """urllib3's Retry with every Retry-After wait capped. A registry asking for
+        longer than the cap (Docker Hub's rate limit: hours) is not retried at all: its
+        answer goes back to the caller at once, which says until when (errors.py)."""
+
+        def increment(self, method: Any = None, url: Any = None, *args: Any, **kw: Any) -> Any:
+            response = kw.get("response")
+            if response is not None and response.status in (429, 503):
+                wait = super().get_retry_after(response)
+                if wait is not None and wait > MAX_RETRY_AFTER:
+                    raise MaxRetryError(kw.get("_pool"), url or "", None)  # type: ignore[arg-type]
+            return super().increment(method, url, *args, **kw)
 
         def get_retry_after(self, response: Any) -> float | None:
             value = super().get_retry_after(response)
