@@ -215,6 +215,23 @@ def test_rate_limit_of_hours_stops_at_once(
     assert "kept failing" not in run.err
 
 
+def test_rate_limit_wait_beyond_the_deadline_stops_at_once(
+    tagger: Any, registry: Registry, repo: Repo, proxy: Proxy
+) -> None:
+    """A Retry-After within the cap (30 s) but beyond what --deadline leaves (5 s)."""
+    image, _ = _setup(registry, repo)
+    proxy.answers.append(
+        Answer("GET", r"/manifests/", 429, {"Retry-After": "30"}).errors(
+            "TOOMANYREQUESTS", "slow down"
+        )
+    )
+    started = time.monotonic()
+    run = _release(tagger, repo, f"{proxy.host}/{image}", "--deadline", "5")
+    assert time.monotonic() - started < 5
+    assert run.code == 4 and proxy.count("GET", "/manifests/") == 1
+    assert "rate limit reached until" in run.err and "slow down" in run.err
+
+
 def test_pulls_counted_for_a_two_platform_index_across_registries(
     tagger: Any, registry: Registry, registry2: Registry, repo: Repo
 ) -> None:

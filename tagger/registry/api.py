@@ -70,6 +70,7 @@ class RegistryClient:
         backoff: float = 0.5,
         pool_size: int = 16,
         expired: Callable[[], bool] | None = None,
+        remaining: Callable[[], float | None] | None = None,
     ) -> None:
         self.registry = registry
         self.transport = Transport(
@@ -81,6 +82,7 @@ class RegistryClient:
             backoff=backoff,
             pool_size=pool_size,
             expired=expired,
+            remaining=remaining,
         )
         self.auth = Auth(self.transport, credentials)
 

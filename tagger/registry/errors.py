@@ -27,18 +27,11 @@ MAX_MESSAGE = 300  # characters of a registry's message shown
 # the hint that fits a Distribution API error code (the registry's message is shown too)
 CODE_HINTS = {
     "NAME_UNKNOWN": "the repository does not exist: check its name, or create it first"
-    " (registries such as ECR and Harbor do not create repositories on push)",
-    "NAME_INVALID": "check the repository name",
+    " (ECR and Harbor, for example, do not create repositories on push)",
     "TAG_INVALID": "the registry refused the tag: check its rules for tags",
-    "MANIFEST_INVALID": "the registry refused the manifest: it may not support this"
-    " manifest type (an index, an OCI artifact)",
+    "MANIFEST_INVALID": "the registry refused the manifest: it may not support this type",
     "MANIFEST_UNKNOWN": "check the tag or digest",
-    "MANIFEST_BLOB_UNKNOWN": "a blob the manifest refers to is missing in the repository;"
-    " run again",
-    "BLOB_UNKNOWN": "a blob is missing in the repository; run again",
-    "SIZE_INVALID": "the upload was cut short; run again",
-    "DIGEST_INVALID": "the upload was altered on the way; run again",
-    "UNSUPPORTED": "the registry does not support this operation",
+    **dict.fromkeys(("MANIFEST_BLOB_UNKNOWN", "BLOB_UNKNOWN"), "a blob is missing; run again"),
 }
 
 
@@ -223,40 +216,33 @@ def immutable_tag(
     )
 
 
-def _until(seconds: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(time.time() + seconds))
-
-
 def rate_limited(
     where: str,
     resp: requests.Response,
     creds: Credentials | None,
     code: str | None,
-    message: str | None,
+    msg: str | None,
 ) -> RegistryError:
     """429: the registry's rate limit (Docker Hub: 100 pulls per 6 h anonymous)."""
     from urllib3.exceptions import HTTPError
     from urllib3.util.retry import Retry
 
-    headers = resp.headers
-    after = headers.get("Retry-After")
-    wait: float | None = None
-    if after:
-        try:
-            wait = Retry().parse_retry_after(after)
-        except (HTTPError, ValueError, OverflowError):  # unparseable: say nothing of when
-            wait = None
-    limit = clean(headers.get("RateLimit-Limit", ""), 40)
-    left = clean(headers.get("RateLimit-Remaining", ""), 40)
+    try:
+        wait = Retry().parse_retry_after(resp.headers.get("Retry-After") or "")
+        when = time.strftime(" until %Y-%m-%d %H:%M UTC", time.gmtime(time.time() + wait))
+    except (HTTPError, ValueError, OverflowError):  # none or unparseable: say nothing of when
+        when = ""
+    limit, left = (
+        clean(resp.headers.get(h, ""), 40) for h in ("RateLimit-Limit", "RateLimit-Remaining")
+    )
     quota = f"; limit {limit}, remaining {left or '?'}" if limit else ""
-    when = f" until {_until(wait)}" if wait is not None else ""
     login = (
         "logging in raises the limit: docker login, or TAGGER_USERNAME / TAGGER_PASSWORD"
         if creds is None
         else f"{who(creds)} is logged in; a paid plan or a mirror raises the limit"
     )
     return RegistryError(
-        f"{where}: rate limit reached{when}{quota}{said(code, message)}",
+        f"{where}: rate limit reached{when}{quota}{said(code, msg)}",
         f"run again after that; {login}",
         status=429,
         code=code,
