@@ -95,6 +95,28 @@ class Manifest:
         ]
 
 
+def manifest_problem(data: bytes, content_type: str | None) -> str | None:
+    """Why these bytes are no manifest (an HTML page, broken JSON, a JSON document
+    with none of a manifest's fields), or None when they look like one."""
+    ct = (content_type or "").split(";")[0].strip().lower()
+    head = data[:512].lstrip().lower()
+    if ct == "text/html" or head.startswith((b"<!doctype", b"<html")):
+        return "an HTML page"
+    try:
+        doc = json.loads(data)
+    except ValueError:
+        return "broken JSON"
+    if not isinstance(doc, dict) or not isinstance(doc.get("schemaVersion"), int):
+        return "not a manifest (no schemaVersion)"
+    if isinstance(doc.get("manifests"), list):
+        return None
+    if doc.get("schemaVersion") == 1 and isinstance(doc.get("fsLayers"), list):
+        return None
+    if isinstance(doc.get("config"), dict) and isinstance(doc.get("layers"), list):
+        return None
+    return "not a manifest (neither config and layers nor manifests)"
+
+
 def media_type_of(data: bytes, content_type: str | None) -> str:
     """The media type of a manifest: the registry's Content-Type when it is a manifest
     type, else the document's ``mediaType``, else inferred from its shape (an OCI

@@ -95,6 +95,14 @@ def parse_reference(text: str, *, allow_tag: bool = True) -> ImageRef:
         registry = DOCKER_HUB_API
         if "/" not in path:
             path = f"library/{path}"
+    if path != path.lower() and _PATH_RE.fullmatch(path.lower()) and len(path) <= 255:
+        lower = text.lower() + (f":{tag}" if tag else "") + (f"@{digest}" if digest else "")
+        raise UsageError(
+            f"invalid repository name {path!r} in {original!r}: repository names are"
+            f" lowercase; use {lower!r}",
+            "GitHub's github.repository keeps the owner's capitals (ghcr.io/Acme/app):"
+            " lowercase it (the tagger action does)",
+        )
     if not _PATH_RE.fullmatch(path) or len(path) > 255:
         raise UsageError(
             f"invalid repository name {path!r} in {original!r}: use lowercase letters, digits"

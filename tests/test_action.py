@@ -260,6 +260,22 @@ def test_branch_push_is_a_sha_build(registry: Registry, tmp_path: Path, runner_t
     assert registry.digest(app, "latest") == digest
 
 
+def test_image_with_capitals_is_lowercased(
+    registry: Registry, tmp_path: Path, runner_temp: Path
+) -> None:
+    """ghcr.io/${{ github.repository }} keeps the owner's capitals (Acme/App); the
+    action lowercases its image input, as docker/metadata-action does."""
+    app = f"acme/app{secrets.token_hex(3)}"
+    origin = Repo(tmp_path / "origin")
+    digest = registry.push_image(app, origin.sha_tag)
+    ws = shallow_clone(origin, tmp_path / "workspace")
+    shouting = f"{registry.host}/{app.replace('acme/app', 'Acme/App')}"
+    run = run_action(runner_temp, ws, tag_push(origin, "1.0.0"), image=shouting)
+    assert run.code == 0, run.log
+    assert registry.digest(app, "1.0.0") == digest
+    assert run.json["images"][0]["image"] == f"{registry.host}/{app}"
+
+
 def test_pull_request_pushes_nothing_unless_allowed(
     registry: Registry, tmp_path: Path, runner_temp: Path
 ) -> None:

@@ -19,7 +19,8 @@ from typing import IO, TYPE_CHECKING
 
 from ..credentials import CredentialLookup, Credentials
 from ..errors import NotFound, RegistryError
-from ..oci import MANIFEST_TYPES, Manifest, sha256_digest
+from ..oci import MANIFEST_TYPES, Manifest, manifest_problem, sha256_digest
+from ..policy import DOCKER_TAG_RE
 from . import errors
 from .auth import Auth, no_credentials
 from .transport import Body, Transport
@@ -69,6 +70,7 @@ class RegistryClient:
         backoff: float = 0.5,
         pool_size: int = 16,
         expired: Callable[[], bool] | None = None,
+        remaining: Callable[[], float | None] | None = None,
     ) -> None:
         self.registry = registry
         self.transport = Transport(
@@ -80,6 +82,7 @@ class RegistryClient:
             backoff=backoff,
             pool_size=pool_size,
             expired=expired,
+            remaining=remaining,
         )
         self.auth = Auth(self.transport, credentials)
 
@@ -156,6 +159,9 @@ class RegistryClient:
             scopes=(scope(repo, push),),
             headers={"Accept": MANIFEST_ACCEPT},
         )
+        problem = manifest_problem(resp.content, resp.headers.get("Content-Type"))
+        if problem:
+            raise errors.not_the_api(self.registry, f"GET /v2/{repo}/manifests/{ref}", problem)
         m = Manifest.from_bytes(resp.content, resp.headers.get("Content-Type"))
         if ref.startswith("sha256:") and m.digest != ref:
             raise errors.altered(f"{self.registry}/{repo}@{ref}", m.digest)
@@ -199,24 +205,31 @@ class RegistryClient:
             raise errors.rewritten(f"{self.registry}/{repo}:{ref}", served, manifest.digest)
 
     def list_tags(
-        self, repo: str, *, page_size: int | None = None, push: bool = False
+        self,
+        repo: str,
+        *,
+        page_size: int | None = None,
+        push: bool = False,
+        must_exist: bool = False,
     ) -> list[str]:
         """Every tag of the repository, following ``Link: <…>; rel="next"`` pages.
-        A repository that does not exist yet has no tags."""
+        A repository that does not exist yet has no tags (``must_exist``: it is an
+        error). Entries that are no valid tag (Nexus lists ``null`` and digests) are
+        left out."""
         wanted = (scope(repo, push),)
         tags: list[str] = []
         url: str | None = None
         params = {"n": str(page_size)} if page_size else None
         seen: set[str] = set()
         while True:
-            try:
-                resp = self.request(
-                    "GET", f"/v2/{repo}/tags/list", scopes=wanted, url=url, params=params
-                )
-            except NotFound:
+            resp = self.request(
+                "GET", f"/v2/{repo}/tags/list", scopes=wanted, url=url, params=params, ok=(200, 404)
+            )
+            if resp.status_code == 404:
+                if must_exist and not tags:
+                    raise errors.repo_not_found(self.registry, repo, resp)
                 return tags
-            body = resp.json()
-            tags.extend(body.get("tags") or [])
+            tags.extend(self._tags_of(resp, f"GET /v2/{repo}/tags/list"))
             nxt = resp.links.get("next", {}).get("url")
             if not nxt:
                 return tags
@@ -225,6 +238,27 @@ class RegistryClient:
                 return tags
             seen.add(url)
             params = None
+
+    def _tags_of(self, resp: requests.Response, where: str) -> list[str]:
+        try:
+            body = resp.json()
+        except ValueError:
+            html = resp.headers.get("Content-Type", "").startswith("text/html")
+            raise errors.not_the_api(
+                self.registry, where, "an HTML page" if html else "broken JSON"
+            ) from None
+        listed = body.get("tags") if isinstance(body, dict) else None
+        if not isinstance(body, dict) or not isinstance(listed, (list, type(None))):
+            raise errors.not_the_api(self.registry, where, "not a tag list")
+        return [t for t in listed or [] if isinstance(t, str) and DOCKER_TAG_RE.fullmatch(t)]
+
+    def _location(self, resp: requests.Response, where: str) -> str:
+        location = resp.headers.get("Location")
+        if not location:
+            raise errors.not_the_api(
+                self.registry, where, f"{resp.status_code} without a Location header"
+            )
+        return urllib.parse.urljoin(resp.url, location)
 
     def blob_exists(self, repo: str, digest: str) -> bool:
         try:
@@ -251,11 +285,11 @@ class RegistryClient:
         if resp.status_code in MOUNT_REFUSED:
             log.debug("mount into %s refused (%s): uploading", repo, resp.status_code)
             return self.start_upload(repo)
-        return urllib.parse.urljoin(resp.url, resp.headers["Location"])
+        return self._location(resp, f"POST /v2/{repo}/blobs/uploads/")
 
     def start_upload(self, repo: str) -> str:
         resp = self.request("POST", f"/v2/{repo}/blobs/uploads/", scopes=(push(repo),), ok=(202,))
-        return urllib.parse.urljoin(resp.url, resp.headers["Location"])
+        return self._location(resp, f"POST /v2/{repo}/blobs/uploads/")
 
     def upload_blob(
         self,

@@ -35,12 +35,26 @@ MAX_RETRY_AFTER = 60.0
 USER_AGENT = f"tagger/{__version__}"
 
 
-def _retry_class() -> type[Any]:
+def _retry_class(remaining: Callable[[], float | None] | None = None) -> type[Any]:
+    from urllib3.exceptions import MaxRetryError
     from urllib3.util.retry import Retry
 
     class CappedRetry(Retry):
-        """urllib3's Retry with every Retry-After wait capped (a registry asking for an
-        hour would otherwise stall the pipeline)."""
+        """urllib3's Retry with every Retry-After wait capped. A registry asking for
+        longer than the cap (Docker Hub's rate limit: hours), or than the run's deadline
+        leaves, is not retried at all: its answer goes back to the caller at once,
+        which says until when (errors.py)."""
+
+        def increment(self, method: Any = None, url: Any = None, *args: Any, **kw: Any) -> Any:
+            response = kw.get("response")
+            if response is not None and response.status in (429, 503):
+                wait = super().get_retry_after(response)
+                left = remaining() if remaining is not None else None
+                if wait is not None and (
+                    wait > MAX_RETRY_AFTER or (left is not None and wait > left)
+                ):
+                    raise MaxRetryError(kw.get("_pool"), url or "", None)  # type: ignore[arg-type]
+            return super().increment(method, url, *args, **kw)
 
         def get_retry_after(self, response: Any) -> float | None:
             value = super().get_retry_after(response)
@@ -133,6 +147,7 @@ class Transport:
         backoff: float = 0.5,
         pool_size: int = 16,
         expired: Callable[[], bool] | None = None,
+        remaining: Callable[[], float | None] | None = None,
     ) -> None:
         self.registry = registry
         self.insecure = is_insecure(registry, insecure)
@@ -142,7 +157,7 @@ class Transport:
         self.verify = verify
         self.timeout = timeout
         self._expired = expired
-        retry = _retry_class()(
+        retry = _retry_class(remaining)(
             total=retries,
             connect=retries,
             read=retries,

@@ -104,7 +104,7 @@ def _reconcile_image(
     client = regs.client(ref.registry)
     repo = ref.repository
     push = not dry_run
-    tags = set(client.list_tags(repo, push=push))
+    tags = set(client.list_tags(repo, push=push, must_exist=True))
     targets = policy.reconcile_targets(
         policy.published_versions(tags),
         major_zero=cfg.major_zero,

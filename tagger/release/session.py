@@ -36,6 +36,7 @@ def session(
         retries=cfg.retries,
         timeout=cfg.timeout,
         expired=stop.expired,
+        remaining=stop.remaining,
     )
     try:
         yield regs, stop

@@ -27,6 +27,10 @@ class StopFlag:
         self._deadline_at = None if deadline is None else time.monotonic() + deadline
         self._previous: dict[int, Any] = {}
 
+    def remaining(self) -> float | None:
+        """Seconds left before the deadline (None: no deadline)."""
+        return None if self._deadline_at is None else self._deadline_at - time.monotonic()
+
     def expired(self) -> bool:
         return self._deadline_at is not None and time.monotonic() > self._deadline_at
 

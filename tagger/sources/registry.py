@@ -6,6 +6,7 @@ registries they are streamed from the source registry into the target.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 
 from ..errors import NotFound, PolicyRefusal
@@ -28,6 +29,8 @@ class RegistrySource(Source):
         self.name = name or f"docker://{ref}"
         self.origin = (ref.registry, ref.repository)
         self._top = manifest  # when the caller read it already
+        self._children: dict[str, Manifest] = {}
+        self._lock = threading.Lock()
 
     @property
     def client(self) -> RegistryClient:
@@ -44,7 +47,15 @@ class RegistrySource(Source):
             ) from None
 
     def child(self, digest: str) -> Manifest:
-        return self.client.get_manifest(self.ref.repository, digest)
+        """Read once per run: the labels check and every copy use the same bytes, and
+        each GET of a manifest is a pull to registries that count them (Docker Hub)."""
+        with self._lock:
+            cached = self._children.get(digest)
+        if cached is None:
+            cached = self.client.get_manifest(self.ref.repository, digest)
+            with self._lock:
+                self._children[digest] = cached
+        return cached
 
     def open_blob(self, digest: str, size: int | None) -> Iterator[bytes]:
         return self.client.open_blob(self.ref.repository, digest)

@@ -15,7 +15,7 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import requests
@@ -64,6 +64,29 @@ class Reply:
         return next((v for k, v in self.headers if k.lower() == name.lower()), None)
 
 
+@dataclass
+class Answer:
+    """An injected answer, imitating another registry: requests whose method is
+    ``method`` and whose path matches ``path`` (a regular expression, searched) get
+    ``status``, ``headers`` and ``body`` instead of the registry's answer; with
+    ``edit``, the registry's answer is forwarded with its body passed through ``edit``
+    (and ``status``/``headers``, when given, replacing its own). ``times``: how many
+    requests it answers (None: all). A declarative shorthand for ``respond``."""
+
+    method: str
+    path: str
+    status: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes | dict[str, object] = b""
+    edit: Callable[[bytes], bytes] | None = None
+    times: int | None = None
+
+    def errors(self, code: str, message: str) -> Answer:
+        self.body = {"errors": [{"code": code, "message": message, "detail": None}]}
+        self.headers.setdefault("Content-Type", "application/json; charset=utf-8")
+        return self
+
+
 class Drop(Exception):
     """Raised by a hook: close the connection without forwarding or answering."""
 
@@ -80,6 +103,7 @@ class Proxy:
         self.rewrite: Callable[[Seen, Reply], Reply] | None = None
         self.seen: list[Seen] = []
         self.faults = Faults()
+        self.answers: list[Answer] = []  # injected answers, first match wins
         self._seen: dict[tuple[str, str], int] = {}
         self._served = 0
         self._lock = threading.Lock()
@@ -156,6 +180,15 @@ class Proxy:
         _reply(h, status, list(headers.items()), data)
         return True
 
+    def _answer(self, method: str, path: str) -> Answer | None:
+        with self._lock:
+            for a in self.answers:
+                if a.method == method and re.search(a.path, path) and a.times != 0:
+                    if a.times is not None:
+                        a.times -= 1
+                    return a
+        return None
+
     def _record(self, method: str, path: str, status: int) -> None:
         with self._lock:
             self.log.append((method, path, status))
@@ -182,6 +215,14 @@ class Proxy:
             self._record(h.command, h.path, injected.status)
             _reply(h, injected.status, injected.headers, injected.body)
             return
+        answer = self._answer(h.command, h.path)
+        if answer is not None and answer.edit is None:
+            data = (
+                answer.body if isinstance(answer.body, bytes) else json.dumps(answer.body).encode()
+            )
+            self._record(h.command, h.path, answer.status or 200)
+            _reply(h, answer.status or 200, list(answer.headers.items()), data)
+            return
         parsed = urllib.parse.urlsplit(h.path)
         if self.page_size and h.command == "GET" and parsed.path.endswith("/tags/list"):
             status, headers, data = self._page(parsed)
@@ -202,6 +243,10 @@ class Proxy:
             headers = {k: v for k, v in r.headers.items() if k.lower() not in HOP}
             if "Location" in headers:
                 headers["Location"] = headers["Location"].replace(self.upstream, "")
+        if answer is not None and answer.edit is not None:
+            data = answer.edit(data)
+            status = answer.status or status
+            headers.update(answer.headers)
         if self.rewrite is not None:
             out = self.rewrite(seen, Reply(status, list(headers.items()), data))
             status, pairs, data = out.status, out.headers, out.body
