@@ -100,12 +100,26 @@ class Registry:
         return self
 
     @property
-    def _http(self) -> Any:  # the requests module or a Session: the same methods
-        if self._local is None:
-            return requests
-        s = getattr(self._local, "session", None)
+    def _http(self) -> Any:
+        """A session per thread. Reads are retried on 500: docker-registry answers 500
+        ("invalid checksum digest format") while concurrent PUTs of one manifest under
+        several tags settle (a retry succeeds); a check made right after
+        a killed release must not fail on that."""
+        local = self._local if self._local is not None else _READS
+        s = getattr(local, "session", None)
         if s is None:
-            s = self._local.session = requests.Session()
+            from requests.adapters import HTTPAdapter
+            from urllib3.util.retry import Retry
+
+            s = local.session = requests.Session()
+            retry = Retry(
+                total=5,
+                status_forcelist=[500],
+                allowed_methods={"GET", "HEAD"},
+                backoff_factor=0.1,
+                raise_on_status=False,
+            )
+            s.mount("http://", HTTPAdapter(max_retries=retry))
         return s
 
     # --- raw API helpers (deliberately not tagger's client) ---
@@ -225,6 +239,9 @@ class Registry:
     def state(self, repo: str) -> dict[str, str | None]:
         """tag -> digest for every tag of the repository."""
         return {t: self.digest(repo, t) for t in self.tags(repo)}
+
+
+_READS = threading.local()
 
 
 def start_registry(
