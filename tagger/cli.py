@@ -121,6 +121,7 @@ def version(ctx: Ctx, /, sha: bool, **opts: Any) -> None:
     if sha:  # a dirty build must not take the clean commit's name
         click.echo(ident.sha_tag + ("-dirty" if ident.state.dirty else ""))
     else:
+        _warn(ident.warnings)
         click.echo(ident.tag)
 
 
@@ -148,6 +149,13 @@ def labels(ctx: Ctx, /, as_json: bool, **opts: Any) -> None:
     sha_tag = ident.sha_tag + ("-dirty" if ident.state.dirty else "")
     github.write_outputs(render.labels_outputs(found, version, ident.tag, sha_tag), os.environ)
     github.write_summary(render.labels_summary(found, ident.tag), os.environ)
+
+
+def _warn(warnings: tuple[str, ...] | list[str]) -> None:
+    """Warnings on stderr (in GitHub Actions: as annotations), never on stdout."""
+    for warning in warnings:
+        if not github.annotate(warning, os.environ, level="warning"):
+            click.echo(f"warning: {warning}", err=True)
 
 
 def _flags(opts: dict[str, Any]) -> dict[str, Any]:
@@ -192,6 +200,7 @@ def _run(
                 if needs_git
                 else None
             )
+            _warn(ident.warnings if ident else ())
             result = action(cfg, ident, (regs, stop))
         except TaggerError as e:
             if e.result is not None:

@@ -40,6 +40,19 @@ def parse_version(tag: str, prefix: str = "v") -> Version | None:
     return Version(int(m["major"]), int(m["minor"]), int(m["patch"]), m["pre"], m["build"])
 
 
+def ignored_version_tags(tags: Iterable[str], prefix: str = "v") -> list[str]:
+    """Tags that look like a version (the prefix, in any case, then a digit) but are not
+    ``<prefix>SEMVER`` exactly (``v1.2``, ``V1.2.3``, ``v01.2.3``, ``v1.2.3-``): §1
+    ignores them, and a user should hear that it did."""
+    out = []
+    for t in tags:
+        rest = t[len(prefix) :]
+        if t[: len(prefix)].lower() == prefix.lower() and rest[:1].isdigit():
+            if parse_version(t, prefix) is None:
+                out.append(t)
+    return sorted(out)
+
+
 def _sort_key(v: Version) -> tuple[Version, int, str]:
     # Precedence ignores build metadata; among equals prefer the plain tag, then the
     # lexically highest build, so the choice never depends on the order tags are listed.

@@ -1,0 +1,96 @@
+"""Edges a release engineer meets in CI, through tagger's CLI: CI hints, ignored
+version-like tags, shallow clones, options per command, -C/--debug after the command."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.git import GIT_ENV, Repo
+from support.registry import Registry
+
+
+def shallow_clone(repo: Repo, dest: Path) -> Path:
+    """What CI checks out: depth 1, no tags, detached HEAD."""
+    env = {**GIT_ENV, "PATH": "/usr/bin:/bin"}
+    url = f"file://{repo.path}"
+    subprocess.run(
+        ["git", "clone", "-q", "--depth", "1", "--no-tags", url, str(dest)], env=env, check=True
+    )
+    subprocess.run(["git", "checkout", "-q", "--detach"], cwd=dest, env=env, check=True)
+    return dest
+
+
+# --- 1. CI hints --------------------------------------------------------------------------------
+
+
+def test_tag_hint_is_ignored_when_head_has_a_version_tag(
+    tagger: Any, repo: Repo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo.tag("v1.3.0")
+    monkeypatch.setenv("GITHUB_REF", "refs/tags/v1.9.9")
+    run = tagger("-C", str(repo.path), "version")
+    assert (run.code, run.out) == (0, "1.3.0\n"), run.err
+
+
+def test_needed_tag_hint_without_commit_variable_exits_3(
+    tagger: Any, repo: Repo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clone = shallow_clone(repo, tmp_path / "clone")
+    monkeypatch.setenv("CI_COMMIT_TAG", "v1.9.9")
+    run = tagger("-C", str(clone), "version")
+    assert run.code == 3 and run.out == ""
+    assert "CI_COMMIT_SHA is not set" in run.err and "set CI_COMMIT_SHA" in run.err
+    monkeypatch.setenv("CI_COMMIT_SHA", repo.head)
+    run = tagger("-C", str(clone), "version")
+    assert (run.code, run.out) == (0, "1.9.9\n"), run.err
+
+
+# --- 3. a SHA build that may have been meant as a release --------------------------------------
+
+
+@pytest.mark.parametrize("tag", ["v1.2", "V1.2.3", "v01.2.3", "v1.2.3-"])
+def test_ignored_version_like_tag_warns(tagger: Any, repo: Repo, tag: str) -> None:
+    repo.tag(tag)
+    run = tagger("-C", str(repo.path), "version")
+    assert (run.code, run.out) == (0, repo.sha_tag + "\n")
+    assert f"warning: tag {tag} at HEAD is ignored" in run.err
+    assert "vMAJOR.MINOR.PATCH" in run.err
+
+
+def test_no_warning_for_plain_sha_builds_and_releases(tagger: Any, repo: Repo) -> None:
+    repo.tag("nightly")
+    assert tagger("-C", str(repo.path), "version").err == ""
+    repo.tag("v1.2")  # beside a real version: not the reason for a SHA build
+    repo.tag("v1.2.0")
+    run = tagger("-C", str(repo.path), "version")
+    assert (run.out, run.err) == ("1.2.0\n", "")
+
+
+def test_shallow_clone_without_tags_warns(
+    tagger: Any, repo: Repo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo.tag("v1.0.0")
+    clone = shallow_clone(repo, tmp_path / "clone")
+    run = tagger("-C", str(clone), "version")
+    assert (run.code, run.out) == (0, repo.sha_tag + "\n")
+    assert "warning: shallow clone without tags: fetch tags (git fetch --tags)" in run.err
+    plan = tagger("-C", str(clone), "plan", "--offline")
+    assert plan.code == 0 and "shallow clone without tags" in plan.err
+    monkeypatch.setenv("GITHUB_REF", "refs/tags/v1.0.0")
+    monkeypatch.setenv("GITHUB_SHA", repo.head)
+    run = tagger("-C", str(clone), "version")
+    assert (run.out, run.err) == ("1.0.0\n", "")
+
+
+def test_release_warns_about_an_ignored_tag(
+    tagger: Any, registry: Registry, repo: Repo
+) -> None:
+    image = registry.new_repo()
+    repo.tag("v2.0")
+    registry.push_image(image, repo.sha_tag, content=repo.head)
+    run = tagger("-C", str(repo.path), "release", "-i", f"{registry.host}/{image}")
+    assert run.code == 0, run.err
+    assert "warning: tag v2.0 at HEAD is ignored" in run.err
