@@ -94,3 +94,39 @@ def test_release_warns_about_an_ignored_tag(
     run = tagger("-C", str(repo.path), "release", "-i", f"{registry.host}/{image}")
     assert run.code == 0, run.err
     assert "warning: tag v2.0 at HEAD is ignored" in run.err
+
+
+# --- 2. build metadata and the published set ---------------------------------------------------
+
+
+def test_build_metadata_release_owns_its_lines_for_reconcile_and_backports(
+    tagger: Any, registry: Registry, repo: Repo
+) -> None:
+    image = registry.new_repo()
+    target = f"{registry.host}/{image}"
+
+    def release(version: str) -> str:
+        repo.commit(f"release {version}")
+        repo.tag(f"v{version}")
+        digest = registry.push_image(image, repo.sha_tag, content=repo.head)
+        run = tagger("-C", str(repo.path), "release", "-i", target)
+        assert run.code == 0, run.err
+        return digest
+
+    d123 = release("1.2.3")
+    d130 = release("1.3.0+build.7")
+    state = registry.state(image)
+    assert state["1.3.0_build.7"] == d130
+    assert (state["1"], state["latest"], state["1.3"], state["1.2"]) == (d130, d130, d130, d123)
+    run = tagger("reconcile", "-i", target, "--json")
+    assert run.code == 0, run.err
+    assert {t: a["action"] for t, a in run.tags().items()} == {
+        "1.2": "unchanged", "1.3": "unchanged", "1": "unchanged", "latest": "unchanged",
+    }
+    d124 = release("1.2.4")
+    state = registry.state(image)
+    assert (state["1.2"], state["1.3"], state["1"], state["latest"]) == (d124, d130, d130, d130)
+    # a hand edit is pointed back at the build-metadata tag's digest
+    registry.push_image(image, "latest", content="hand edit")
+    assert tagger("reconcile", "-i", target).code == 0
+    assert registry.state(image)["latest"] == d130
