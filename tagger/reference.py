@@ -89,6 +89,7 @@ def parse_reference(text: str, *, allow_tag: bool = True) -> ImageRef:
         registry, path = first, rest
         if not _HOST_RE.fullmatch(registry):
             raise UsageError(f"invalid registry host {registry!r} in {original!r}")
+        _check_port(registry, original)
     else:
         registry, path = DOCKER_HUB, text
     if registry in _HUB_ALIASES:
@@ -101,6 +102,13 @@ def parse_reference(text: str, *, allow_tag: bool = True) -> ImageRef:
             " and separators (. _ - /)"
         )
     return ImageRef(registry, path, tag, digest)
+
+
+def _check_port(registry: str, original: str) -> None:
+    """A port is 1-65535: anything else is a typo, not a registry to retry."""
+    _, colon, port = registry.rpartition(":")
+    if colon and not port.endswith("]") and not 1 <= int(port) <= 65535:
+        raise UsageError(f"invalid port {port} in {original!r}: a port is a number from 1 to 65535")
 
 
 def validate_tag(tag: str) -> str:

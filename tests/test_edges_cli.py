@@ -130,3 +130,43 @@ def test_build_metadata_release_owns_its_lines_for_reconcile_and_backports(
     registry.push_image(image, "latest", content="hand edit")
     assert tagger("reconcile", "-i", target).code == 0
     assert registry.state(image)["latest"] == d130
+
+
+# --- 5. an image given twice is one target ------------------------------------------------------
+
+
+def test_image_given_twice_is_written_once(tagger: Any, registry: Registry, repo: Repo) -> None:
+    image = registry.new_repo()
+    repo.tag("v1.0.0")
+    registry.push_image(image, repo.sha_tag, content=repo.head)
+    target = f"{registry.host}/{image}"
+    run = tagger("-C", str(repo.path), "release", "-i", target, "-i", target, "--json")
+    assert run.code == 0, run.err
+    images = run.json["images"]
+    assert isinstance(images, list) and [i["image"] for i in images] == [target]
+
+
+def test_image_spellings_of_one_repository_are_one_target(tagger: Any, repo: Repo) -> None:
+    run = tagger(
+        "-C", str(repo.path), "plan", "--offline", "--json",
+        "-i", "docker.io/acme/app", "-i", "acme/app", "-i", "index.docker.io/acme/app",
+        "-i", "docker.io/library/web", "-i", "web",
+    )
+    assert run.code == 0, run.err
+    images = run.json["images"]
+    assert isinstance(images, list)
+    assert [i["image"] for i in images] == ["docker.io/acme/app", "docker.io/library/web"]
+
+
+# --- 6. a port out of range is a usage error ---------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["plan", "release", "reconcile"])
+@pytest.mark.parametrize("port", ["99999", "0", "65536"])
+def test_port_out_of_range_is_a_usage_error(
+    tagger: Any, repo: Repo, command: str, port: str
+) -> None:
+    run = tagger("-C", str(repo.path), command, "-i", f"127.0.0.1:{port}/app", "--retries", "0")
+    assert run.code == 2, run.err
+    assert f"invalid port {port}" in run.err and "1 to 65535" in run.err
+    assert "InvalidURL" not in run.err
