@@ -170,3 +170,20 @@ def test_port_out_of_range_is_a_usage_error(
     assert run.code == 2, run.err
     assert f"invalid port {port}" in run.err and "1 to 65535" in run.err
     assert "InvalidURL" not in run.err
+
+
+# --- 7. the secret filter masks secrets, not words ----------------------------------------------
+
+
+def test_messages_about_repositories_and_paths_are_not_garbled(
+    tagger: Any, registry: Registry, repo: Repo
+) -> None:
+    target = f"{registry.host}/acme/auth"
+    run = tagger("-C", str(repo.path), "release", "-i", target)
+    assert run.code == 3
+    assert f"acme/auth:{repo.sha_tag}" in run.err and "<redacted>" not in run.err
+    run = tagger("-C", str(repo.path), "release", "-i", target, "--source", "oci:/etc/passwd")
+    assert run.code != 0 and "/etc/passwd" in run.err and "<redacted>" not in run.err
+    run = tagger("-C", str(repo.path), "release", "-i", target, "--password-stdin")
+    assert run.code == 2
+    assert 'pipe the password or token: echo "$TOKEN" | tagger' in run.err
