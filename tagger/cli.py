@@ -35,7 +35,37 @@ def _config(ctx: Ctx, /, **flags: Any) -> Any:
     return config.load_at(ctx.path, os.environ, flags)
 
 
+def _set_path(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    obj = ctx.find_object(Ctx)
+    if value is not None and obj is not None:
+        obj.path = value
+
+
+def _set_debug(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    obj = ctx.find_object(Ctx)
+    if value and obj is not None:
+        obj.debug = True
+        setup_logging(True)
+
+
+def global_options(f: F) -> F:
+    """``-C`` and ``--debug`` after the command too (``tagger release -C path --debug``)."""
+    f = click.option(
+        "--debug", is_flag=True, expose_value=False, callback=_set_debug, help="as tagger --debug"
+    )(f)
+    return click.option(
+        "-C",
+        "path",
+        default=None,
+        metavar="PATH",
+        expose_value=False,
+        callback=_set_path,
+        help="as tagger -C PATH",
+    )(f)
+
+
 def common_options(f: F) -> F:
+    """What naming T takes: every command that reads git."""
     options = [
         click.option("--tag-prefix", default=None, help="git tag prefix of versions [v]"),
         click.option("--sha-prefix", default=None, help="prefix of SHA tags [sha-]"),
@@ -44,20 +74,15 @@ def common_options(f: F) -> F:
     ]
     for opt in reversed(options):
         f = opt(f)
-    return f
+    return global_options(f)
 
 
-def registry_options(f: F) -> F:
+def target_options(f: F) -> F:
+    """What reaching and judging the target repositories takes: every registry command."""
     options = [
         click.option("--image", "-i", "images", multiple=True, help="target repository (repeat)"),
-        click.option("--source", default=None, help="what to publish (docker://REF, …)"),
         click.option("--latest", default=None, help="highest | never | always | branch:NAME"),
         click.option("--major-zero/--no-major-zero", default=None, help="make a 0 tag"),
-        click.option(
-            "--require-revision/--no-require-revision",
-            default=None,
-            help="refuse a source without an org.opencontainers.image.revision label",
-        ),
         click.option(
             "--insecure-registry", "insecure", multiple=True, help="HTTPS unverified, or plain HTTP"
         ),
@@ -83,7 +108,22 @@ def registry_options(f: F) -> F:
     ]
     for opt in reversed(options):
         f = opt(f)
-    return common_options(f)
+    return f
+
+
+def registry_options(f: F) -> F:
+    """plan and release: the targets, the source, and naming T."""
+    options = [
+        click.option("--source", default=None, help="what to publish (docker://REF, …)"),
+        click.option(
+            "--require-revision/--no-require-revision",
+            default=None,
+            help="refuse a source without an org.opencontainers.image.revision label",
+        ),
+    ]
+    for opt in reversed(options):
+        f = opt(f)
+    return common_options(target_options(f))
 
 
 def _no_password_flag(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
@@ -249,14 +289,14 @@ def release_cmd(ctx: Ctx, /, dry_run: bool, allow_pr: bool, **opts: Any) -> None
 
 
 @cli.command()
-@registry_options
+@target_options
+@global_options
 @click.option("--dry-run", is_flag=True, help="show what would change")
 @click.pass_obj
 def reconcile(ctx: Ctx, /, dry_run: bool, **opts: Any) -> None:
     """Point every floating tag at the highest published version of its line."""
     from . import release
 
-    opts.pop("allow_dirty", None)
     _run(
         ctx,
         opts,

@@ -187,3 +187,50 @@ def test_messages_about_repositories_and_paths_are_not_garbled(
     run = tagger("-C", str(repo.path), "release", "-i", target, "--password-stdin")
     assert run.code == 2
     assert 'pipe the password or token: echo "$TOKEN" | tagger' in run.err
+
+
+# --- 8. each command takes what it uses; -C and --debug after the command ----------------------
+
+NOT_FOR_RECONCILE = [
+    "--source", "--allow-dirty", "--tag-prefix", "--sha-prefix", "--sha-length",
+    "--require-revision",
+]
+
+
+def test_reconcile_lists_and_takes_only_what_it_uses(tagger: Any) -> None:
+    run = tagger("reconcile", "--help")
+    assert run.code == 0 and "--image" in run.out and "--dry-run" in run.out
+    for option in NOT_FOR_RECONCILE:
+        assert option not in run.out, option
+    for args in (
+        ["--source", "docker://x/y:1"], ["--allow-dirty"], ["--tag-prefix", "api/v"],
+        ["--sha-prefix", "g"], ["--sha-length", "9"], ["--require-revision"],
+    ):
+        run = tagger("reconcile", "-i", "127.0.0.1:1/app", *args)
+        assert run.code == 2 and "No such option" in run.err, args
+
+
+def test_version_lists_no_registry_option(tagger: Any) -> None:
+    run = tagger("version", "--help")
+    assert run.code == 0 and "--tag-prefix" in run.out
+    for option in ("--image", "--source", "--latest", "--json", "--username", "--retries"):
+        assert option not in run.out, option
+
+
+@pytest.mark.parametrize("command", ["version", "plan", "release", "reconcile"])
+def test_c_and_debug_after_the_command(tagger: Any, command: str, tmp_path: Path) -> None:
+    run = tagger(command, "-C", str(tmp_path / "missing"), "--debug", "-h")
+    assert run.code == 0 and "-C PATH" in run.out and "--debug" in run.out
+    if command == "reconcile":  # reads no git: -C only finds the configuration
+        return
+    run = tagger(command, "-C", str(tmp_path / "missing"), "--debug")
+    assert run.code == 5, run.err
+    assert "Traceback" in run.err and "missing: no such directory" in run.err
+
+
+def test_c_after_the_command_runs_there(tagger: Any, repo: Repo) -> None:
+    repo.tag("v3.1.4")
+    run = tagger("version", "-C", str(repo.path))
+    assert (run.code, run.out) == (0, "3.1.4\n"), run.err
+    run = tagger("plan", "--offline", "-C", str(repo.path), "--json")
+    assert run.code == 0 and run.json["immutable_tag"] == "3.1.4"
