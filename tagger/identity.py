@@ -48,7 +48,16 @@ def identify(cfg: Config, state: GitState, *, allow_dirty: bool) -> Identity:
     )
     sha = policy.sha_tag(state.commit, cfg.sha_prefix, cfg.sha_length)
     warnings = _sha_build_warnings(cfg, state, tag) if version is None else ()
-    return Identity(state, version, validate_tag(tag), validate_tag(sha), warnings)
+    sha_hint = "choose a --sha-prefix of letters, digits, _ . and - (sha-length 4 to 40)"
+    tag_hint = (
+        f"the git tag {cfg.tag_prefix}{version} is too long for a Docker tag (128 characters"
+        " at most): tag the release with a shorter pre-release or build part"
+        if version is not None
+        else sha_hint
+    )
+    return Identity(
+        state, version, validate_tag(tag, tag_hint), validate_tag(sha, sha_hint), warnings
+    )
 
 
 def _sha_build_warnings(cfg: Config, state: GitState, tag: str) -> tuple[str, ...]:

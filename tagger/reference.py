@@ -111,9 +111,14 @@ def _check_port(registry: str, original: str) -> None:
         raise UsageError(f"invalid port {port} in {original!r}: a port is a number from 1 to 65535")
 
 
-def validate_tag(tag: str) -> str:
+def validate_tag(tag: str, hint: str | None = None) -> str:
+    """``tag`` if it is a valid Docker tag, else a UsageError with ``hint`` (what made it)."""
     if not DOCKER_TAG_RE.fullmatch(tag):
-        raise UsageError(f"{tag!r} is not a valid Docker tag; check --sha-prefix and --tag-prefix")
+        raise UsageError(
+            f"{tag[:60]!r}{'...' if len(tag) > 60 else ''} ({len(tag)} characters) is not a"
+            " valid Docker tag: [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}",
+            hint,
+        )
     return tag
 
 

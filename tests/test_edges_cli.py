@@ -234,3 +234,27 @@ def test_c_after_the_command_runs_there(tagger: Any, repo: Repo) -> None:
     assert (run.code, run.out) == (0, "3.1.4\n"), run.err
     run = tagger("plan", "--offline", "-C", str(repo.path), "--json")
     assert run.code == 0 and run.json["immutable_tag"] == "3.1.4"
+
+
+# --- 4. hints fit their error ---------------------------------------------------------------------
+
+
+def test_too_long_prerelease_hint_is_about_the_git_tag(tagger: Any, repo: Repo) -> None:
+    tag = "v1.0.0-" + "a" * 130
+    repo.tag(tag)
+    run = tagger("-C", str(repo.path), "version")
+    assert run.code == 2 and run.out == ""
+    assert "not a valid Docker tag" in run.err and f"git tag {tag} is too long" in run.err
+    assert "--sha-prefix" not in run.err and "--tag-prefix" not in run.err
+
+
+def test_bad_sha_prefix_hint_names_it(tagger: Any, repo: Repo) -> None:
+    run = tagger("-C", str(repo.path), "version", "--sha-prefix", "bad/")
+    assert run.code == 2 and "--sha-prefix" in run.err
+
+
+def test_unknown_latest_policy_from_a_flag(tagger: Any, repo: Repo) -> None:
+    run = tagger("-C", str(repo.path), "plan", "--offline", "--latest", "sometimes")
+    assert run.code == 2
+    assert "--latest: expected highest, never, always or branch:NAME" in run.err
+    assert "override it with a flag" not in run.err
