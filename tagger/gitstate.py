@@ -46,6 +46,7 @@ class GitState:
     shallow: bool
     hints: tuple[str, ...] = field(default=())  # which CI hints were used, for the report
     tagless: bool = False  # a shallow clone with no tag at all (fetched without tags)
+    ci: bool = False  # CI variables were set: the pipeline says what is being built
 
     @property
     def dirty(self) -> bool:
@@ -301,4 +302,5 @@ def current_state(
     tag_prefix: str = "v",
 ) -> GitState:
     state = read_state(path, untracked_dirty=untracked_dirty)
-    return apply_hints(state, CIHints.from_env(os.environ if env is None else env), tag_prefix)
+    hints = CIHints.from_env(os.environ if env is None else env)
+    return apply_hints(replace(state, ci=hints != CIHints()), hints, tag_prefix)

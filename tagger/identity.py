@@ -62,13 +62,13 @@ def identify(cfg: Config, state: GitState, *, allow_dirty: bool) -> Identity:
 
 def _sha_build_warnings(cfg: Config, state: GitState, tag: str) -> tuple[str, ...]:
     """A SHA build that may have been meant as a release: a version-like tag that §1
-    ignores, or a shallow clone fetched without tags and no CI hint."""
+    ignores, or a shallow clone fetched without tags and no CI variable at all."""
     form = f"{cfg.tag_prefix}MAJOR.MINOR.PATCH[-PRERELEASE][+BUILD]"
     out = [
         f"tag {t} at HEAD is ignored: a version tag is {form} exactly; publishing {tag}"
         for t in policy.ignored_version_tags(state.tags, cfg.tag_prefix)
     ]
-    if state.tagless and not state.hints:
+    if state.tagless and not state.ci:  # a branch or PR pipeline says it is no tag build
         out.append(
             f"shallow clone without tags: fetch tags (git fetch --tags) or set GITHUB_REF"
             f" and GITHUB_SHA (or CI_COMMIT_TAG and CI_COMMIT_SHA); publishing {tag}"

@@ -258,3 +258,15 @@ def test_unknown_latest_policy_from_a_flag(tagger: Any, repo: Repo) -> None:
     assert run.code == 2
     assert "--latest: expected highest, never, always or branch:NAME" in run.err
     assert "override it with a flag" not in run.err
+
+
+def test_shallow_branch_pipeline_does_not_warn(
+    tagger: Any, repo: Repo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """actions/checkout's default (depth 1, no tags) on a branch push: the pipeline
+    says it is no tag build, so a SHA build is what was meant."""
+    clone = shallow_clone(repo, tmp_path / "clone")
+    monkeypatch.setenv("GITHUB_REF", "refs/heads/main")
+    monkeypatch.setenv("GITHUB_SHA", repo.head)
+    run = tagger("-C", str(clone), "version")
+    assert (run.code, run.out, run.err) == (0, repo.sha_tag + "\n", "")
