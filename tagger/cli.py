@@ -35,33 +35,20 @@ def _config(ctx: Ctx, /, **flags: Any) -> Any:
     return config.load_at(ctx.path, os.environ, flags)
 
 
-def _set_path(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+def _set_global(ctx: click.Context, param: click.Parameter, value: Any) -> None:
     obj = ctx.find_object(Ctx)
-    if value is not None and obj is not None:
+    if obj is not None and param.name == "path" and value is not None:
         obj.path = value
-
-
-def _set_debug(ctx: click.Context, param: click.Parameter, value: bool) -> None:
-    obj = ctx.find_object(Ctx)
-    if value and obj is not None:
+    elif obj is not None and param.name == "debug" and value:
         obj.debug = True
         setup_logging(True)
 
 
 def global_options(f: F) -> F:
     """``-C`` and ``--debug`` after the command too (``tagger release -C path --debug``)."""
-    f = click.option(
-        "--debug", is_flag=True, expose_value=False, callback=_set_debug, help="as tagger --debug"
-    )(f)
-    return click.option(
-        "-C",
-        "path",
-        default=None,
-        metavar="PATH",
-        expose_value=False,
-        callback=_set_path,
-        help="as tagger -C PATH",
-    )(f)
+    opts: dict[str, Any] = {"expose_value": False, "callback": _set_global}
+    f = click.option("--debug", is_flag=True, help="as tagger --debug", **opts)(f)
+    return click.option("-C", "path", metavar="PATH", help="as tagger -C PATH", **opts)(f)
 
 
 def common_options(f: F) -> F:
