@@ -35,7 +35,24 @@ def _config(ctx: Ctx, /, **flags: Any) -> Any:
     return config.load_at(ctx.path, os.environ, flags)
 
 
+def _set_global(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+    obj = ctx.find_object(Ctx)
+    if obj is not None and param.name == "path" and value is not None:
+        obj.path = value
+    elif obj is not None and param.name == "debug" and value:
+        obj.debug = True
+        setup_logging(True)
+
+
+def global_options(f: F) -> F:
+    """``-C`` and ``--debug`` after the command too (``tagger release -C path --debug``)."""
+    opts: dict[str, Any] = {"expose_value": False, "callback": _set_global}
+    f = click.option("--debug", is_flag=True, help="as tagger --debug", **opts)(f)
+    return click.option("-C", "path", metavar="PATH", help="as tagger -C PATH", **opts)(f)
+
+
 def common_options(f: F) -> F:
+    """What naming T takes: every command that reads git."""
     options = [
         click.option("--tag-prefix", default=None, help="git tag prefix of versions [v]"),
         click.option("--sha-prefix", default=None, help="prefix of SHA tags [sha-]"),
@@ -44,20 +61,15 @@ def common_options(f: F) -> F:
     ]
     for opt in reversed(options):
         f = opt(f)
-    return f
+    return global_options(f)
 
 
-def registry_options(f: F) -> F:
+def target_options(f: F) -> F:
+    """What reaching and judging the target repositories takes: every registry command."""
     options = [
         click.option("--image", "-i", "images", multiple=True, help="target repository (repeat)"),
-        click.option("--source", default=None, help="what to publish (docker://REF, …)"),
         click.option("--latest", default=None, help="highest | never | always | branch:NAME"),
         click.option("--major-zero/--no-major-zero", default=None, help="make a 0 tag"),
-        click.option(
-            "--require-revision/--no-require-revision",
-            default=None,
-            help="refuse a source without an org.opencontainers.image.revision label",
-        ),
         click.option(
             "--insecure-registry", "insecure", multiple=True, help="HTTPS unverified, or plain HTTP"
         ),
@@ -83,7 +95,22 @@ def registry_options(f: F) -> F:
     ]
     for opt in reversed(options):
         f = opt(f)
-    return common_options(f)
+    return f
+
+
+def registry_options(f: F) -> F:
+    """plan and release: the targets, the source, and naming T."""
+    options = [
+        click.option("--source", default=None, help="what to publish (docker://REF, …)"),
+        click.option(
+            "--require-revision/--no-require-revision",
+            default=None,
+            help="refuse a source without an org.opencontainers.image.revision label",
+        ),
+    ]
+    for opt in reversed(options):
+        f = opt(f)
+    return common_options(target_options(f))
 
 
 def _no_password_flag(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
@@ -121,6 +148,7 @@ def version(ctx: Ctx, /, sha: bool, **opts: Any) -> None:
     if sha:  # a dirty build must not take the clean commit's name
         click.echo(ident.sha_tag + ("-dirty" if ident.state.dirty else ""))
     else:
+        _warn(ident.warnings)
         click.echo(ident.tag)
 
 
@@ -148,6 +176,13 @@ def labels(ctx: Ctx, /, as_json: bool, **opts: Any) -> None:
     sha_tag = ident.sha_tag + ("-dirty" if ident.state.dirty else "")
     github.write_outputs(render.labels_outputs(found, version, ident.tag, sha_tag), os.environ)
     github.write_summary(render.labels_summary(found, ident.tag), os.environ)
+
+
+def _warn(warnings: tuple[str, ...] | list[str]) -> None:
+    """Warnings on stderr (in GitHub Actions: as annotations), never on stdout."""
+    for warning in warnings:
+        if not github.annotate(warning, os.environ, level="warning"):
+            click.echo(f"warning: {warning}", err=True)
 
 
 def _flags(opts: dict[str, Any]) -> dict[str, Any]:
@@ -192,6 +227,7 @@ def _run(
                 if needs_git
                 else None
             )
+            _warn(ident.warnings if ident else ())
             result = action(cfg, ident, (regs, stop))
         except TaggerError as e:
             if e.result is not None:
@@ -240,14 +276,14 @@ def release_cmd(ctx: Ctx, /, dry_run: bool, allow_pr: bool, **opts: Any) -> None
 
 
 @cli.command()
-@registry_options
+@target_options
+@global_options
 @click.option("--dry-run", is_flag=True, help="show what would change")
 @click.pass_obj
 def reconcile(ctx: Ctx, /, dry_run: bool, **opts: Any) -> None:
     """Point every floating tag at the highest published version of its line."""
     from . import release
 
-    opts.pop("allow_dirty", None)
     _run(
         ctx,
         opts,

@@ -84,49 +84,70 @@ def _split(value: str) -> list[str]:
     return [p.strip() for p in value.replace("\n", ",").split(",") if p.strip()]
 
 
-def _coerce(name: str, value: Any, where: str) -> Any:
-    """Turn a file or environment value into the field's type, or say what is wrong."""
+_EXPECTED = {
+    "images": "a repository name or a list of them",
+    "insecure_registries": "a HOST[:PORT] or a list of them",
+    "sha_length": "a whole number from 4 to 40",
+    "retries": "a whole number from 0 to 20",
+    "timeout": "a number of seconds above 0 (and below a day)",
+    "deadline": "a number of seconds above 0 (and below a day)",
+    "major_zero": "true or false",
+    "untracked_dirty": "true or false",
+    "require_revision": "true or false",
+    "latest": "highest, never, always or branch:NAME",
+}
+
+
+def _coerce(name: str, value: Any, where: str, hint: str) -> Any:
+    """Turn a file or environment value into the field's type, or say what the setting
+    expects (never Python's words about the value)."""
     try:
-        if name in ("images", "insecure_registries"):
-            items = _split(value) if isinstance(value, str) else list(value)
-            if not all(isinstance(i, str) for i in items):
-                raise ValueError("expected a string or a list of strings")
-            return tuple(items) if name == "images" else frozenset(items)
-        if name == "sha_length":
-            if not isinstance(value, (int, str)):  # int(7.5) would silently truncate
-                raise ValueError("expected a whole number from 4 to 40")
-            n = int(value)
-            if not 4 <= n <= 40 or isinstance(value, bool):
-                raise ValueError("expected a whole number from 4 to 40")
-            return n
-        if name == "retries":
-            if isinstance(value, bool) or not isinstance(value, (int, str)):
-                raise ValueError("expected a whole number from 0 to 20")
-            n = int(value)
-            if not 0 <= n <= 20:
-                raise ValueError("expected a whole number from 0 to 20")
-            return n
-        if name in ("timeout", "deadline"):
-            if isinstance(value, bool):
-                raise ValueError("expected a number of seconds")
-            x = float(value)
-            if not 0 < x < 86400:
-                raise ValueError("expected a number of seconds above 0")
-            return x
-        if name in ("major_zero", "untracked_dirty", "require_revision"):
-            if isinstance(value, bool):
-                return value
-            text = str(value).strip().lower()
-            if text in _TRUE | _FALSE:
-                return text in _TRUE
-            raise ValueError("expected true or false")
-        if name == "latest":
-            return LatestPolicy.parse(str(value))
+        return _convert(name, value)
+    except (TypeError, ValueError):
+        expected = _EXPECTED.get(name, "a string")
+        shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+        raise ConfigError(f"{where}: expected {expected}, got {shown}", hint) from None
+
+
+def _convert(name: str, value: Any) -> Any:
+    """The value as the field's type; TypeError or ValueError when it is not one."""
+    if name in ("images", "insecure_registries"):
+        if isinstance(value, str):
+            items = _split(value)
+        elif isinstance(value, (list, tuple)) and all(isinstance(i, str) for i in value):
+            items = [i.strip() for i in value if i.strip()]
+        else:
+            raise TypeError(name)
+        return tuple(items) if name == "images" else frozenset(items)
+    if name in ("sha_length", "retries"):
+        low, high = (4, 40) if name == "sha_length" else (0, 20)
+        if isinstance(value, bool) or not isinstance(value, (int, str)):  # no 7.5 -> 7
+            raise TypeError(name)
+        n = int(value)
+        if not low <= n <= high:
+            raise ValueError(name)
+        return n
+    if name in ("timeout", "deadline"):
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise TypeError(name)
+        x = float(value)
+        if not 0 < x < 86400:  # also refuses nan
+            raise ValueError(name)
+        return x
+    if name in ("major_zero", "untracked_dirty", "require_revision"):
+        if isinstance(value, bool):
+            return value
+        text = value.strip().lower() if isinstance(value, str) else None
+        if text not in _TRUE | _FALSE:
+            raise ValueError(name)
+        return text in _TRUE
+    if name == "latest":
         if not isinstance(value, str):
-            raise ValueError("expected a string")
-        return value
-    except (TypeError, ValueError) as e:
-        raise ConfigError(f"{where}: {e}", "fix the value, or override it with a flag") from e
+            raise TypeError(name)
+        return LatestPolicy.parse(value)
+    if not isinstance(value, str):
+        raise TypeError(name)
+    return value
 
 
 def find_file(start: Path, root: Path | None) -> tuple[Path, dict[str, Any]] | None:
@@ -166,19 +187,25 @@ def load(
                     f"{path}: unknown setting {key!r}",
                     "known settings: " + ", ".join(sorted(k for k in _KEYS if k[-1] != "s")),
                 )
-            values[name] = _anchor(name, _coerce(name, value, f"{path}: {key}"), path.parent)
+            hint = f"fix {key} in {path}"
+            values[name] = _anchor(name, _coerce(name, value, f"{path}: {key}", hint), path.parent)
         values["file"] = str(path)
     for var, name in _ENV.items():
         # an empty variable is unset (CI templates pass empty inputs), except for the
         # prefixes, where empty is a real choice: tags like 1.2.3 with no prefix
         if var in env and (env[var] != "" or name in ("tag_prefix", "sha_prefix")):
-            values[name] = _anchor(name, _coerce(name, env[var], var), start)
+            hint = f"fix or unset {var}"
+            values[name] = _anchor(name, _coerce(name, env[var], var, hint), start)
     known = {f.name for f in fields(Config)}
     for name, value in flags.items():
         if value is None or value == ():
             continue
         assert name in known, name
-        values[name] = _anchor(name, _coerce(name, value, f"--{name.replace('_', '-')}"), start)
+        flag = {"images": "--image", "insecure_registries": "--insecure-registry"}.get(
+            name, f"--{name.replace('_', '-')}"
+        )
+        hint = f"pass {flag} a valid value"
+        values[name] = _anchor(name, _coerce(name, value, flag, hint), start)
     return replace(cfg, **values)
 
 

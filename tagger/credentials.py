@@ -202,8 +202,13 @@ def from_docker_config(registry: str, env: Mapping[str, str]) -> Credentials | N
     """The Docker config's credentials for ``registry`` (host[:port] as tagger reaches it;
     Docker Hub is ``registry-1.docker.io``), or None."""
     path = docker_config_path(env)
-    if not path.is_file():
+    if not path.exists():
         return None
+    if not path.is_file():
+        raise ConfigError(
+            f"the Docker config {path} is not a file",
+            "remove it, or point DOCKER_CONFIG at a directory with a valid config.json",
+        )
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as e:
@@ -212,8 +217,7 @@ def from_docker_config(registry: str, env: Mapping[str, str]) -> Credentials | N
             f"cannot read the Docker config {path}: {reason}",
             "fix the file, or point DOCKER_CONFIG at a directory with a valid config.json",
         ) from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"the Docker config {path} is not a JSON object", "fix the file")
+    _check_shape(data, path)
 
     import docker.auth  # the SDK's config parsing and matching; needs no daemon
 
@@ -240,6 +244,30 @@ def from_docker_config(registry: str, env: Mapping[str, str]) -> Credentials | N
     if creds is not None:
         log.debug("credentials for %s: %s from %s (auths)", registry, creds.username, path)
     return creds
+
+
+def _check_shape(data: Any, path: Path) -> None:
+    """Valid JSON that is no Docker config is an error naming the file, not "no
+    credentials": ``auths`` maps registries to objects, ``credHelpers`` registries to
+    helper names, ``credsStore`` is a helper name."""
+    what = None
+    if not isinstance(data, dict):
+        what = "it is not a JSON object"
+    elif not isinstance(data.get("auths", {}), dict) or not all(
+        isinstance(v, dict) for v in data.get("auths", {}).values()
+    ):
+        what = '"auths" must be an object of registry: {"auth": ...} entries'
+    elif not isinstance(data.get("credHelpers", {}), dict) or not all(
+        isinstance(v, str) for v in data.get("credHelpers", {}).values()
+    ):
+        what = '"credHelpers" must be an object of registry: helper-name entries'
+    elif not isinstance(data.get("credsStore", ""), str):
+        what = '"credsStore" must be a helper name'
+    if what:
+        raise ConfigError(
+            f"the Docker config {path} is not a valid Docker config: {what}",
+            "fix the file, or point DOCKER_CONFIG at a directory with a valid config.json",
+        )
 
 
 class Resolver:

@@ -15,8 +15,10 @@ level, so commands that do not read git (``tagger --help``) do not pay for it.
 
 CI hints (``GITHUB_REF``/``GITHUB_SHA``, ``CI_COMMIT_TAG``/``CI_COMMIT_SHA``/
 ``CI_COMMIT_BRANCH``) fill in what git cannot tell: the tag of a shallow clone fetched
-without tags, the branch of a detached HEAD. A hint that is used must name HEAD; one
-that names another commit is refused rather than guessed around.
+without tags, the branch of a detached HEAD. A tag hint is used only when no version
+tag is at HEAD, a branch hint only for a detached HEAD; a hint that is used must come
+with its commit variable (``GITHUB_SHA``/``CI_COMMIT_SHA``) naming HEAD, else it is
+refused rather than guessed around. A hint that is not needed is ignored.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from . import redact
+from . import policy, redact
 from .errors import GitError, PolicyRefusal
 
 if TYPE_CHECKING:
@@ -43,6 +45,8 @@ class GitState:
     branch: str | None  # None: detached HEAD with no CI hint
     shallow: bool
     hints: tuple[str, ...] = field(default=())  # which CI hints were used, for the report
+    tagless: bool = False  # a shallow clone with no tag at all (fetched without tags)
+    ci: bool = False  # CI variables were set: the pipeline says what is being built
 
     @property
     def dirty(self) -> bool:
@@ -142,15 +146,18 @@ def read_state(path: str = ".", *, untracked_dirty: bool = False) -> GitState:
             shallow = os.path.exists(os.path.join(repo.common_dir, "shallow"))
         finally:
             tags, status = (_finish(p) for p in procs)
+        at_head = tuple(t for t in _output(tags).splitlines() if t)
         return GitState(
             root=root,
             commit=commit,
-            tags=tuple(t for t in _output(tags).splitlines() if t),
+            tags=at_head,
             dirty_files=_parse_status(_output(status)),
             branch=ref.removeprefix("refs/heads/")
             if ref and ref.startswith("refs/heads/")
             else None,
             shallow=shallow,
+            # only a shallow clone with nothing at HEAD pays for reading refs/tags
+            tagless=shallow and not at_head and not repo.tags,
         )
 
 
@@ -217,7 +224,9 @@ class CIHints:
     tag: str | None = None
     branch: str | None = None
     sha: str | None = None
-    source: str = ""  # which variables, for messages
+    tag_var: str = ""  # the variables each came from, for messages
+    branch_var: str = ""
+    sha_var: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> CIHints:
@@ -225,47 +234,73 @@ class CIHints:
         if ref or env.get("GITHUB_SHA"):
             tag = ref[len("refs/tags/") :] if ref.startswith("refs/tags/") else None
             branch = ref[len("refs/heads/") :] if ref.startswith("refs/heads/") else None
-            return cls(tag, branch, env.get("GITHUB_SHA") or None, "GITHUB_REF/GITHUB_SHA")
+            sha = env.get("GITHUB_SHA") or None
+            return cls(tag, branch, sha, "GITHUB_REF", "GITHUB_REF", "GITHUB_SHA")
         if env.get("CI_COMMIT_SHA") or env.get("CI_COMMIT_TAG") or env.get("CI_COMMIT_BRANCH"):
             return cls(
                 env.get("CI_COMMIT_TAG") or None,
                 env.get("CI_COMMIT_BRANCH") or None,
                 env.get("CI_COMMIT_SHA") or None,
-                "CI_COMMIT_TAG/CI_COMMIT_SHA",
+                "CI_COMMIT_TAG",
+                "CI_COMMIT_BRANCH",
+                "CI_COMMIT_SHA",
             )
         return cls()
 
 
-def apply_hints(state: GitState, hints: CIHints) -> GitState:
-    """Fill in a tag missing from a tagless clone and the branch of a detached HEAD."""
+def apply_hints(state: GitState, hints: CIHints, tag_prefix: str = "v") -> GitState:
+    """Fill in what git cannot tell (tag-policy §Inputs): a version tag only when no
+    version tag (with ``tag_prefix``) is at HEAD, a branch only for a detached HEAD.
+    A hint that would be used must come with its commit variable naming HEAD, else it
+    is refused; a hint that is not needed is ignored, whatever it says."""
     used: list[str] = []
     tags = state.tags
     branch = state.branch
-    if hints.tag and hints.tag not in state.tags:
+    need_tag = not any(policy.parse_version(t, tag_prefix) for t in state.tags)
+    if need_tag and hints.tag and policy.parse_version(hints.tag, tag_prefix) is not None:
+        _check_sha(state, hints, f"{hints.tag_var} names tag {hints.tag}")
         local = tag_commit(state.root, hints.tag)
         if local is not None and local != state.commit:
             raise PolicyRefusal(
-                f"{hints.source} names tag {hints.tag}, which points at {local[:12]}, "
+                f"{hints.tag_var} names tag {hints.tag}, which points at {local[:12]}, "
                 f"but HEAD is {state.commit[:12]}",
                 f"check out {hints.tag}, or unset the CI variables if this is not that build",
             )
         tags = (*tags, hints.tag)
         used.append(f"tag {hints.tag}")
     if branch is None and hints.branch:
+        _check_sha(state, hints, f"{hints.branch_var} names branch {hints.branch}")
         branch = hints.branch
         used.append(f"branch {hints.branch}")
-    if used and hints.sha and hints.sha != state.commit:
-        raise PolicyRefusal(
-            f"{hints.source} names commit {hints.sha[:12]}, but HEAD is {state.commit[:12]}",
-            "check out the commit the pipeline was started for, or unset the CI variables",
-        )
     if not used:
         return state
     return replace(state, tags=tags, branch=branch, hints=(*state.hints, *used))
 
 
+def _check_sha(state: GitState, hints: CIHints, what: str) -> None:
+    """A hint is used only with its system's commit variable naming HEAD."""
+    if hints.sha is None:
+        raise PolicyRefusal(
+            f"{what}, but {hints.sha_var} is not set: nothing says that build is HEAD",
+            f"set {hints.sha_var} to the commit being built, or fetch the tags"
+            " (git fetch --tags) and check out a branch so git can tell",
+        )
+    if hints.sha != state.commit:
+        raise PolicyRefusal(
+            f"{what}, but {hints.sha_var} names commit {hints.sha[:12]} and HEAD is"
+            f" {state.commit[:12]}",
+            f"check out {hints.sha_var} (the commit the pipeline was started for),"
+            " or unset the CI variables if this is not that build",
+        )
+
+
 def current_state(
-    path: str = ".", env: Mapping[str, str] | None = None, *, untracked_dirty: bool = False
+    path: str = ".",
+    env: Mapping[str, str] | None = None,
+    *,
+    untracked_dirty: bool = False,
+    tag_prefix: str = "v",
 ) -> GitState:
     state = read_state(path, untracked_dirty=untracked_dirty)
-    return apply_hints(state, CIHints.from_env(os.environ if env is None else env))
+    hints = CIHints.from_env(os.environ if env is None else env)
+    return apply_hints(replace(state, ci=hints != CIHints()), hints, tag_prefix)

@@ -26,6 +26,7 @@ class Identity:
     version: Version | None
     tag: str  # T
     sha_tag: str  # the SHA tag of HEAD, where CI pushes every build
+    warnings: tuple[str, ...] = ()  # why a build is no release when it may be meant as one
 
 
 def identify(cfg: Config, state: GitState, *, allow_dirty: bool) -> Identity:
@@ -46,11 +47,39 @@ def identify(cfg: Config, state: GitState, *, allow_dirty: bool) -> Identity:
         sha_length=cfg.sha_length,
     )
     sha = policy.sha_tag(state.commit, cfg.sha_prefix, cfg.sha_length)
-    return Identity(state, version, validate_tag(tag), validate_tag(sha))
+    warnings = _sha_build_warnings(cfg, state, tag) if version is None else ()
+    sha_hint = "choose a --sha-prefix of letters, digits, _ . and - (sha-length 4 to 40)"
+    tag_hint = (
+        f"the git tag {cfg.tag_prefix}{version} is too long for a Docker tag (128 characters"
+        " at most): tag the release with a shorter pre-release or build part"
+        if version is not None
+        else sha_hint
+    )
+    return Identity(
+        state, version, validate_tag(tag, tag_hint), validate_tag(sha, sha_hint), warnings
+    )
+
+
+def _sha_build_warnings(cfg: Config, state: GitState, tag: str) -> tuple[str, ...]:
+    """A SHA build that may have been meant as a release: a version-like tag that §1
+    ignores, or a shallow clone fetched without tags and no CI variable at all."""
+    form = f"{cfg.tag_prefix}MAJOR.MINOR.PATCH[-PRERELEASE][+BUILD]"
+    out = [
+        f"tag {t} at HEAD is ignored: a version tag is {form} exactly; publishing {tag}"
+        for t in policy.ignored_version_tags(state.tags, cfg.tag_prefix)
+    ]
+    if state.tagless and not state.ci:  # a branch or PR pipeline says it is no tag build
+        out.append(
+            f"shallow clone without tags: fetch tags (git fetch --tags) or set GITHUB_REF"
+            f" and GITHUB_SHA (or CI_COMMIT_TAG and CI_COMMIT_SHA); publishing {tag}"
+        )
+    return tuple(out)
 
 
 def read_identity(cfg: Config, path: str, env: Mapping[str, str], *, allow_dirty: bool) -> Identity:
-    state = gitstate.current_state(path, env, untracked_dirty=cfg.untracked_dirty)
+    state = gitstate.current_state(
+        path, env, untracked_dirty=cfg.untracked_dirty, tag_prefix=cfg.tag_prefix
+    )
     return identify(cfg, state, allow_dirty=allow_dirty)
 
 

@@ -23,7 +23,10 @@ SEMVER_RE = re.compile(
     rf"(?:-(?P<pre>{_PRE_ID}(?:\.{_PRE_ID})*))?"
     rf"(?:\+(?P<build>{_BUILD_ID}(?:\.{_BUILD_ID})*))?"
 )
-_STABLE_TAG_RE = re.compile(rf"{_NUM}\.{_NUM}\.{_NUM}")
+# a published stable version: the T of X.Y.Z or of X.Y.Z+BUILD (``+`` written as ``_``)
+_PUBLISHED_RE = re.compile(
+    rf"(?P<version>{_NUM}\.{_NUM}\.{_NUM})(?:_(?P<build>{_BUILD_ID}(?:\.{_BUILD_ID})*))?"
+)
 DOCKER_TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 
 Action = Literal["create", "move", "unchanged", "skip", "refused"]
@@ -38,6 +41,19 @@ def parse_version(tag: str, prefix: str = "v") -> Version | None:
     if m is None:
         return None
     return Version(int(m["major"]), int(m["minor"]), int(m["patch"]), m["pre"], m["build"])
+
+
+def ignored_version_tags(tags: Iterable[str], prefix: str = "v") -> list[str]:
+    """Tags that look like a version (the prefix, in any case, then a digit) but are not
+    ``<prefix>SEMVER`` exactly (``v1.2``, ``V1.2.3``, ``v01.2.3``, ``v1.2.3-``): §1
+    ignores them, and a user should hear that it did."""
+    out = []
+    for t in tags:
+        rest = t[len(prefix) :]
+        if t[: len(prefix)].lower() == prefix.lower() and rest[:1].isdigit():
+            if parse_version(t, prefix) is None:
+                out.append(t)
+    return sorted(out)
 
 
 def _sort_key(v: Version) -> tuple[Version, int, str]:
@@ -78,9 +94,23 @@ def immutable_tag(
     return f"{tag}-dirty" if dirty else tag
 
 
-def published_versions(tags: Iterable[str]) -> set[Version]:
-    """The stable versions a repository has published: its tags that are exactly X.Y.Z."""
-    return {Version.parse(t) for t in tags if _STABLE_TAG_RE.fullmatch(t)}
+def published_versions(tags: Iterable[str]) -> dict[Version, str]:
+    """S of a repository (§3): each stable version it has published -> the tag that
+    stands for it. A tag counts as ``X.Y.Z`` when it is exactly ``X.Y.Z`` or
+    ``X.Y.Z_BUILD`` (the T of a release with build metadata); where both exist the plain
+    tag stands for the version, else the highest build string. ``release``, its repair
+    and ``reconcile`` all read a repository through this one function; the tag is the
+    one whose digest is the version's (a floating tag is pointed at it)."""
+    best: dict[Version, tuple[tuple[int, str], str]] = {}
+    for tag in tags:
+        m = _PUBLISHED_RE.fullmatch(tag)
+        if m is None or tag.endswith("-dirty"):  # a dirty T publishes no version
+            continue
+        version = Version.parse(m["version"])
+        key = (1, "") if m["build"] is None else (0, m["build"])
+        if version not in best or key > best[version][0]:
+            best[version] = (key, tag)
+    return {v: tag for v, (_, tag) in best.items()}
 
 
 def floating_tags(version: Version, *, major_zero: bool = False) -> list[str]:

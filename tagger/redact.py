@@ -7,8 +7,11 @@ Two layers, because either alone can miss something:
   ``user:password`` base64 of a Basic header and a Docker config ``auth`` field, and the
   URL-encoded form of a form post); any occurrence is replaced;
 - **shapes of secrets**: ``Authorization:`` header values, ``Basic``/``Bearer``
-  credentials, JWTs, and ``password``/``secret``/``token``/``auth`` keys in JSON, forms or
-  key=value text, whatever their value.
+  credentials, JWTs, and ``password``/``secret``/``token``/``auth`` keys with a real value
+  in JSON (``"token": "…"``), forms and env dumps (``token=…``) or ``key: value`` text
+  (a quoted value, or one that is not a plain word); never a word because of its name,
+  so ``acme/auth:1.2.3``, ``/etc/passwd: No such file`` and "the password or token:
+  echo" stay as they are.
 
 ``redact`` is applied to every TaggerError's text when it is made (errors.py), to the
 tracebacks and last-resort errors the entry point prints, and, through
@@ -30,11 +33,19 @@ _lock = threading.Lock()
 _secrets: set[str] = set()
 _pattern: re.Pattern[str] | None = None
 
+_KEYS = (
+    r"(?:password|passwd|secret|auth|identity_?token|refresh_token|access_token"
+    r"|registry_?token|token)"
+)
 _SHAPES = [
     # an Authorization header, as text or in a repr'd dict: the value up to the line end
     # or the closing quote
     (
-        re.compile(r"((?:proxy-)?authorization['\"]?\s*[:=]\s*['\"]?)[^'\"\r\n]+", re.I),
+        re.compile(
+            r"((?<![A-Za-z0-9/.:_-])(?:proxy-)?authorization"
+            r"(?:['\"]\s*:\s*|:\s+|\s*=\s*)['\"]?)[^'\"\r\n]+",
+            re.I,
+        ),
         r"\1" + MASK,
     ),
     # Basic / Bearer credentials: not a challenge's "Bearer realm=...", not plain words
@@ -47,12 +58,29 @@ _SHAPES = [
     ),
     # a JWT anywhere
     (re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"), MASK),
-    # secret-looking keys in JSON, forms, key=value or key: value text (TAGGER_PASSWORD=)
+    # secret keys with a real value, never a word because of its name (an image named
+    # acme/auth, the path /etc/passwd, "the password or token: echo ..." stay as they are):
+    # JSON or a repr'd dict: "password": "value"
+    (
+        re.compile(rf"""((['"]){_KEYS}\2\s*:\s*(['"]))(?!<redacted>)(?:(?!\3).)+""", re.I),
+        r"\1" + MASK,
+    ),
+    # forms, env dumps, key=value text: password=value, TAGGER_PASSWORD=value,
+    # refresh_token=...&; not a reference like $TOKEN
+    (
+        re.compile(rf"""((?<![A-Za-z0-9/.:-]){_KEYS}\s*=\s*['"]?)(?![$<])[^'"\s&,;}}]+""", re.I),
+        r"\1" + MASK,
+    ),
+    # "password: hunter2" (YAML, logs): a quoted value, or one with a character that is
+    # no letter; "token: echo" is prose
+    (
+        re.compile(rf"""((?<![A-Za-z0-9/.:-]){_KEYS}:\s+(['"]))(?![$<])(?:(?!\2).)+""", re.I),
+        r"\1" + MASK,
+    ),
     (
         re.compile(
-            r"""((?<![A-Za-z0-9])(?:password|passwd|secret|auth|identity_?token|refresh_token"""
-            r"""|access_token|registry_?token|token)['"]?\s*[:=]\s*['"]?)"""
-            r"""(?!<redacted>)[^'"\s&,;}]+""",
+            rf"""((?<![A-Za-z0-9/.:-]){_KEYS}:\s+)(?![$<'"])(?=[^\s'"]*[^A-Za-z\s'"])"""
+            rf"""[^\s'"&,;}}]+""",
             re.I,
         ),
         r"\1" + MASK,

@@ -89,6 +89,7 @@ def parse_reference(text: str, *, allow_tag: bool = True) -> ImageRef:
         registry, path = first, rest
         if not _HOST_RE.fullmatch(registry):
             raise UsageError(f"invalid registry host {registry!r} in {original!r}")
+        _check_port(registry, original)
     else:
         registry, path = DOCKER_HUB, text
     if registry in _HUB_ALIASES:
@@ -111,9 +112,21 @@ def parse_reference(text: str, *, allow_tag: bool = True) -> ImageRef:
     return ImageRef(registry, path, tag, digest)
 
 
-def validate_tag(tag: str) -> str:
+def _check_port(registry: str, original: str) -> None:
+    """A port is 1-65535: anything else is a typo, not a registry to retry."""
+    _, colon, port = registry.rpartition(":")
+    if colon and not port.endswith("]") and not 1 <= int(port) <= 65535:
+        raise UsageError(f"invalid port {port} in {original!r}: a port is a number from 1 to 65535")
+
+
+def validate_tag(tag: str, hint: str | None = None) -> str:
+    """``tag`` if it is a valid Docker tag, else a UsageError with ``hint`` (what made it)."""
     if not DOCKER_TAG_RE.fullmatch(tag):
-        raise UsageError(f"{tag!r} is not a valid Docker tag; check --sha-prefix and --tag-prefix")
+        raise UsageError(
+            f"{tag[:60]!r}{'...' if len(tag) > 60 else ''} ({len(tag)} characters) is not a"
+            " valid Docker tag: [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}",
+            hint,
+        )
     return tag
 
 

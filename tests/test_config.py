@@ -201,3 +201,39 @@ def test_invalid_toml_is_a_config_error(tmp_path: Path) -> None:
         load(tmp_path, None, {}, {})
     assert e.value.exit_code == 2
     assert str(f) in str(e.value)
+
+
+@pytest.mark.parametrize(
+    ("toml", "says"),
+    [
+        ("image = 5", "image: expected a repository name or a list of them, got 5"),
+        ('image = ["a", 3]', "image: expected a repository name or a list of them"),
+        ('sha-length = "abc"', "sha-length: expected a whole number from 4 to 40, got 'abc'"),
+        ('timeout = "fast"', "timeout: expected a number of seconds above 0"),
+        ("deadline = [1]", "deadline: expected a number of seconds above 0"),
+        ('retries = "many"', "retries: expected a whole number from 0 to 20"),
+        ("insecure-registry = {a = 1}", "insecure-registry: expected a HOST[:PORT]"),
+        ("latest = 5", "latest: expected highest, never, always or branch:NAME, got 5"),
+        ("major-zero = 3", "major-zero: expected true or false, got 3"),
+        ("source = 1", "source: expected a string, got 1"),
+    ],
+)
+def test_wrong_types_say_what_the_key_expects(tmp_path: Path, toml: str, says: str) -> None:
+    f = write(tmp_path / ".tagger.toml", toml + "\n")
+    with pytest.raises(ConfigError) as e:
+        load(tmp_path, None, {}, {})
+    assert f"{f}: {says}" in e.value.message
+    for python_words in ("object is not", "invalid literal", "could not convert", "iterable"):
+        assert python_words not in str(e.value)
+    assert e.value.hint == f"fix {toml.split()[0]} in {f}"
+
+
+def test_hints_fit_where_the_value_came_from(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as e:
+        load(tmp_path, None, {}, {"latest": "sometimes"})
+    assert e.value.message.startswith("--latest: expected highest, never, always or branch")
+    assert e.value.hint is not None and "flag" not in e.value.hint.replace("--latest", "")
+    assert "override" not in e.value.hint
+    with pytest.raises(ConfigError) as e:
+        load(tmp_path, None, {"TAGGER_TIMEOUT": "fast"}, {})
+    assert e.value.hint == "fix or unset TAGGER_TIMEOUT"

@@ -218,3 +218,33 @@ def test_ca_bundle_order(tmp_path: Path) -> None:
     assert tls.ca_bundle(None, {}) is True
     with pytest.raises(UsageError, match="SSL_CERT_FILE"):
         tls.ca_bundle(None, {"SSL_CERT_FILE": str(tmp_path / "missing.pem")})
+
+
+@pytest.mark.parametrize(
+    ("doc", "says"),
+    [
+        ({"auths": []}, '"auths" must be an object'),
+        ({"auths": {"r.example": "user:pw"}}, '"auths" must be an object'),
+        ({"auths": "x"}, '"auths" must be an object'),
+        ({"credHelpers": []}, '"credHelpers" must be an object'),
+        ({"credHelpers": {"r.example": 5}}, '"credHelpers" must be an object'),
+        ({"credsStore": 5}, '"credsStore" must be a helper name'),
+        ([], "not a JSON object"),
+    ],
+)
+def test_json_that_is_no_docker_config_is_a_usage_error_naming_the_file(
+    env: dict[str, str], doc: object, says: str
+) -> None:
+    path = config(env, json.dumps(doc))
+    with pytest.raises(ConfigError) as e:
+        credentials.from_docker_config("r.example", env)
+    assert e.value.exit_code == 2
+    assert str(path) in e.value.message and says in e.value.message
+
+
+def test_docker_config_that_is_a_directory_is_a_usage_error(env: dict[str, str]) -> None:
+    path = Path(env["DOCKER_CONFIG"]) / "config.json"
+    path.mkdir()
+    with pytest.raises(ConfigError, match="is not a file") as e:
+        credentials.from_docker_config("r.example", env)
+    assert str(path) in str(e.value) and e.value.exit_code == 2

@@ -206,6 +206,64 @@ def test_branch_hint_is_used_only_for_a_detached_head(repo: Path) -> None:
     assert state.hints == ("branch main",)
 
 
+def test_tag_hint_is_ignored_when_a_version_tag_is_at_head(repo: Path) -> None:
+    """A full clone with v1.3.0 at HEAD: git can tell, so GITHUB_REF is not needed
+    and is ignored, with or without (or with a wrong) GITHUB_SHA."""
+    git(repo, "tag", "v1.3.0")
+    head = git(repo, "rev-parse", "HEAD")
+    for env in (
+        {"GITHUB_REF": "refs/tags/v1.9.9"},
+        {"GITHUB_REF": "refs/tags/v1.9.9", "GITHUB_SHA": head},
+        {"GITHUB_REF": "refs/tags/v1.9.9", "GITHUB_SHA": "f" * 40},
+        {"CI_COMMIT_TAG": "v1.9.9"},
+    ):
+        state = current_state(str(repo), env)
+        assert state.tags == ("v1.3.0",), env
+        assert state.hints == (), env
+
+
+def test_tag_hint_counts_only_version_tags_with_the_prefix(repo: Path) -> None:
+    """A tag at HEAD that is no version (or has another prefix) leaves the hint needed."""
+    git(repo, "tag", "nightly")
+    git(repo, "tag", "api/v2.0.0")
+    head = git(repo, "rev-parse", "HEAD")
+    env = {"GITHUB_REF": "refs/tags/v1.4.0", "GITHUB_SHA": head}
+    assert current_state(str(repo), env).hints == ("tag v1.4.0",)
+    state = current_state(str(repo), env, tag_prefix="api/v")
+    assert state.hints == ()
+
+
+@pytest.mark.parametrize(
+    ("env", "var"),
+    [
+        ({"GITHUB_REF": "refs/tags/v1.4.0"}, "GITHUB_SHA"),
+        ({"CI_COMMIT_TAG": "v1.4.0"}, "CI_COMMIT_SHA"),
+        ({"CI_COMMIT_BRANCH": "main"}, "CI_COMMIT_SHA"),
+        ({"GITHUB_REF": "refs/heads/main"}, "GITHUB_SHA"),
+    ],
+)
+def test_needed_hint_without_its_commit_variable_is_refused(
+    shallow: Path, env: dict[str, str], var: str
+) -> None:
+    with pytest.raises(PolicyRefusal) as e:
+        current_state(str(shallow), env)
+    assert e.value.exit_code == 3
+    assert f"{var} is not set" in e.value.message
+    assert e.value.hint is not None and f"set {var}" in e.value.hint
+
+
+def test_branch_hint_not_needed_is_ignored_even_with_another_commit(repo: Path) -> None:
+    env = {"CI_COMMIT_BRANCH": "other", "CI_COMMIT_SHA": "f" * 40}
+    state = current_state(str(repo), env)
+    assert state.branch == "main" and state.hints == ()
+
+
+def test_needed_branch_hint_naming_another_commit_says_which_variable(shallow: Path) -> None:
+    env = {"GITHUB_REF": "refs/heads/main", "GITHUB_SHA": "f" * 40}
+    with pytest.raises(PolicyRefusal, match="GITHUB_SHA names commit ffffffffffff"):
+        current_state(str(shallow), env)
+
+
 # --- git errors -------------------------------------------------------------------------------
 
 

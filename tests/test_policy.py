@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -243,10 +244,39 @@ def test_major_zero_makes_no_zero_tag_unless_configured() -> None:
 # --- registry views ----------------------------------------------------------------------------
 
 
-def test_published_versions_counts_only_exact_stable_tags() -> None:
+def test_published_versions_counts_only_stable_version_tags() -> None:
     tags = ["1.2.3", "1.3.0", "2.0.0-rc.1", "1.2", "1", "latest", "sha-1a2b3c4", "01.2.3"]
-    tags += ["1.0.0_b", "1.2.3-dirty"]
-    assert published_versions(tags) == {V("1.2.3"), V("1.3.0")}
+    tags += ["1.2.3-dirty", "2.0.0-rc.1_b", "1.4.0_", "1.4.0_a..b", "1.4.0+b", "v1.5.0"]
+    assert published_versions(tags) == {V("1.2.3"): "1.2.3", V("1.3.0"): "1.3.0"}
+
+
+@pytest.mark.parametrize(
+    ("tags", "expected"),
+    [
+        (["1.3.0_build.7"], {"1.3.0": "1.3.0_build.7"}),
+        (["1.3.0_build.7", "1.3.0"], {"1.3.0": "1.3.0"}),
+        (["1.3.0", "1.3.0_build.7"], {"1.3.0": "1.3.0"}),
+        (["1.3.0_b", "1.3.0_a", "1.3.0_c.1"], {"1.3.0": "1.3.0_c.1"}),
+        (["1.3.0_build.7", "1.2.3"], {"1.3.0": "1.3.0_build.7", "1.2.3": "1.2.3"}),
+        (["1.0.0_exp-sha.5114f85", "1.0.0_20130313144700"], {"1.0.0": "1.0.0_exp-sha.5114f85"}),
+        (["1.3.0-rc.1_build.7", "1.3.0_build.7-dirty"], {}),
+    ],
+)
+def test_published_versions_with_build_metadata(tags: list[str], expected: dict[str, str]) -> None:
+    assert published_versions(tags) == {V(k): t for k, t in expected.items()}
+
+
+def test_build_metadata_release_keeps_its_lines_from_a_backport() -> None:
+    """1.2.3, then 1.3.0+build.7 (T 1.3.0_build.7): reconcile keeps 1 and latest on it,
+    and a backport 1.2.4 moves 1.2 only."""
+    registry = ["1.2.3", "1.2", "1", "latest", "1.3.0_build.7", "1.3"]
+    published = published_versions(registry)
+    targets = reconcile_targets(published)
+    assert {t: published[v] for t, v in targets.items()} == {
+        "1.2": "1.2.3", "1.3": "1.3.0_build.7", "1": "1.3.0_build.7", "latest": "1.3.0_build.7",
+    }
+    moved = {m.tag: m.moves for m in floating_moves(V("1.2.4"), published)}
+    assert moved == {"1.2": True, "1": False, "latest": False}
 
 
 @pytest.mark.parametrize(
@@ -433,3 +463,25 @@ def test_prop_two_concurrent_releases_end_where_the_policy_says(
             runs.remove(run)
 
     assert floating_state(registry) == reconcile_targets(published_versions(registry))
+
+
+_build_tags = st.builds(
+    lambda v, build: f"{v}_{build}" if build else str(v), stable_versions, st.none() | _build
+)
+
+
+@given(st.lists(_build_tags, max_size=8), st.randoms(use_true_random=False))
+def test_prop_published_versions_is_the_same_set_whatever_the_order_and_spelling(
+    tags: list[str], rnd: Any
+) -> None:
+    """Every X.Y.Z[_BUILD] tag counts as X.Y.Z; the plain tag stands for it if present,
+    else the highest build; the result never depends on listing order."""
+    published = published_versions(tags)
+    assert set(published) == {V(t.split("_")[0]) for t in tags}
+    for v, tag in published.items():
+        spellings = [t for t in tags if V(t.split("_")[0]) == v]
+        plain = [t for t in spellings if "_" not in t]
+        assert tag == (plain[0] if plain else max(spellings))
+    shuffled = list(tags)
+    rnd.shuffle(shuffled)
+    assert published_versions(shuffled) == published

@@ -51,6 +51,11 @@ def test_a_registered_password_in_every_form_it_travels_in() -> None:
         ("TAGGER_PASSWORD=hunter22", "hunter22"),
         ("password: hunter23", "hunter23"),
         ('{"token": "t-0003", "access_token": "t-0003"}', "t-0003"),
+        ("{'password': 'two words'}", "two words"),
+        ('password: "plainword"', "plainword"),
+        ("export GITHUB_TOKEN=ghp_0004", "ghp_0004"),
+        ("password=plainword&user=x", "plainword"),
+        ("Proxy-Authorization: Basic Y2Fyb2w6c2VjcmV0", "Y2Fyb2w6c2VjcmV0"),
     ],
 )
 def test_secret_shapes_are_masked_without_being_registered(text: str, secret: str) -> None:
@@ -67,6 +72,16 @@ def test_secret_shapes_are_masked_without_being_registered(text: str, secret: st
         "debug: token 127.0.0.1:5000 -> 200",
         "the registry asked for a bearer token but named no realm",
         "  1.2     move    sha256:cb64d625379c -> sha256:9b7c4f1123fe  newest 1.2.x",
+        # words are not secrets because of their names: repositories, paths, hints
+        "source image 127.0.0.1:5000/acme/auth:sha-1a2b3c4 not found",
+        "source image ghcr.io/acme/auth:1.2.3 not found",
+        "127.0.0.1:5000/acme/token:1.0 and acme/secret:latest",
+        "127.0.0.1:5000/acme/authorization:1.0 not found",
+        "cannot open oci:/etc/passwd: No such directory",
+        "/run/secret: Permission denied",
+        'pipe the password or token: echo "$TOKEN" | tagger release --password-stdin',
+        "set TAGGER_PASSWORD=$TOKEN in the job, or token: see the docs",
+        "password: <redacted>",
     ],
 )
 def test_ordinary_output_is_left_alone(text: str) -> None:

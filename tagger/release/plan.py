@@ -53,7 +53,13 @@ def moves(cfg: Config, ident: Identity, published: Iterable[Version]) -> list[po
 
 
 def target_images(cfg: Config) -> list[tuple[str, ImageRef]]:
-    return [(i, parse_reference(i, allow_tag=False)) for i in cfg.images]
+    """Each target once: an image given twice, in any spelling (``docker.io/acme/app``
+    and ``acme/app``), is one target, named as first given."""
+    targets: dict[tuple[str, str], tuple[str, ImageRef]] = {}
+    for name in cfg.images:
+        ref = parse_reference(name, allow_tag=False)
+        targets.setdefault((ref.registry, ref.repository), (name, ref))
+    return list(targets.values())
 
 
 def source_text(cfg: Config, ident: Identity, images: list[tuple[str, ImageRef]]) -> str:

@@ -59,13 +59,13 @@ def after_release(
         repairs = policy.repairs_needed(written, published)
         if not repairs:
             return
-        manifests = _manifests(client, repo, {str(v) for v in repairs.values()})
+        manifests = _manifests(client, repo, {published[v] for v in repairs.values()})
         writes = []
         for tag, owner in repairs.items():
             t = by_tag[tag]
             t.action, t.to_digest = "skip", None
             t.reason = f"{owner} is newer (published during this release; {tag} repaired)"
-            call = _put(client, repo, tag, manifests[str(owner)])
+            call = _put(client, repo, tag, manifests[published[owner]])
             writes.append(Write(t, f"repairing {image.name}:{tag}", call))
         run_writes(result, stop, writes)
         written = dict(repairs)
@@ -105,12 +105,13 @@ def _reconcile_image(
     repo = ref.repository
     push = not dry_run
     tags = set(client.list_tags(repo, push=push, must_exist=True))
+    published = policy.published_versions(tags)  # version -> the tag that stands for it
     targets = policy.reconcile_targets(
-        policy.published_versions(tags),
+        published,
         major_zero=cfg.major_zero,
         latest=cfg.latest.kind == "highest",
     )
-    owners = sorted({str(v) for v in targets.values()})
+    owners = sorted({published[v] for v in targets.values()})
     floating = [t for t in targets if t in tags]
     digests = parallel(lambda t: client.head_manifest(repo, t, push=push), owners + floating)
     owner_digest = dict(zip(owners, digests[: len(owners)]))
@@ -119,7 +120,7 @@ def _reconcile_image(
     result.images.append(out)
     order = sorted(targets.items(), key=lambda kv: (kv[1], -len(policy.line_of(kv[0]) or ())))
     for tag, v in order:
-        want = owner_digest[str(v)]
+        want = owner_digest[published[v]]
         cur = current.get(tag)
         line = policy.line_of(tag)
         assert line is not None
@@ -127,12 +128,12 @@ def _reconcile_image(
         out.tags.append(TagResult(tag, policy.action_for(True, cur, want), cur, want, reason))
     if dry_run:
         return
-    needed = {str(targets[t.tag]) for t in out.tags if t.writes}
+    needed = {published[targets[t.tag]] for t in out.tags if t.writes}
     manifests = _manifests(client, repo, needed)
     for t in out.tags:
         t.status = Status.NOT_WRITTEN if t.writes else Status.DONE
     writes = [
-        Write(t, f"writing {name}:{t.tag}", _put(client, repo, t.tag, manifests[str(v)]))
+        Write(t, f"writing {name}:{t.tag}", _put(client, repo, t.tag, manifests[published[v]]))
         for t, v in ((t, targets[t.tag]) for t in out.tags)
         if t.writes
     ]
