@@ -146,3 +146,130 @@ def test_without_actions_no_terminal_escape_reaches_the_terminal(
     assert ESC not in run.out + run.err
     assert _commands(run.out + run.err) == []
     assert "::add-mask::x" in run.err  # shown, but inside one line
+
+
+# --- OCI layouts and archives -------------------------------------------------------
+def _layout(tmp_path: Path) -> tuple[Any, dict[str, Any]]:
+    from test_sources import Layout
+
+    lay = Layout(tmp_path / "layout")
+    desc = lay.image({"app": b"hello"})
+    lay.name(desc, "x")
+    return lay, desc
+
+
+def _release(tagger: Any, repo: Repo, source: str, target: str) -> Any:
+    import time
+
+    start = time.monotonic()
+    run = tagger("-C", str(repo.path), "release", "--source", source, "-i", target)
+    assert time.monotonic() - start < 30, "bounded time"
+    return run
+
+
+def _layer_path(lay: Any, desc: dict[str, Any]) -> Path:
+    doc = json.loads((lay.path / "blobs" / "sha256" / desc["digest"][7:]).read_bytes())
+    return Path(lay.path / "blobs" / "sha256" / doc["layers"][0]["digest"][7:])
+
+
+def test_layout_blob_symlinked_outside_is_not_uploaded(
+    tmp_path: Path, repo: Repo, registry: Any, tagger: Any
+) -> None:
+    import hashlib
+    import os
+
+    lay, desc = _layout(tmp_path)
+    secret = tmp_path / "secret.txt"
+    secret.write_bytes(b"id_rsa: the host's private key")
+    layer = _layer_path(lay, desc)
+    size = layer.stat().st_size
+    secret.write_bytes(secret.read_bytes().ljust(size, b"#"))  # the size the manifest says
+    layer.unlink()
+    os.symlink(secret, layer)
+    image = registry.new_repo()
+    run = _release(tagger, repo, f"oci:{lay.path}:x", f"{registry.host}/{image}")
+    assert run.code == 2, run.err
+    assert "not a regular file" in run.err
+    assert registry.tags(image) == set()
+    leaked = "sha256:" + hashlib.sha256(secret.read_bytes()).hexdigest()
+    assert __import__("requests").head(f"{registry.url}/v2/{image}/blobs/{leaked}").status_code == 404
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero-blob", "dev-zero-index", "dir-outside"])
+def test_layout_special_files_fail_fast(
+    kind: str, tmp_path: Path, repo: Repo, registry: Any, tagger: Any
+) -> None:
+    import os
+    import shutil
+
+    lay, desc = _layout(tmp_path)
+    layer = _layer_path(lay, desc)
+    if kind == "fifo":
+        layer.unlink()
+        os.mkfifo(layer)
+    elif kind == "dev-zero-blob":
+        top = lay.path / "blobs" / "sha256" / desc["digest"][7:]
+        top.unlink()
+        os.symlink("/dev/zero", top)
+    elif kind == "dev-zero-index":
+        (lay.path / "index.json").unlink()
+        os.symlink("/dev/zero", lay.path / "index.json")
+    else:  # blobs/sha256 is a symlink to a directory elsewhere holding the same files
+        elsewhere = tmp_path / "elsewhere"
+        shutil.move(str(lay.path / "blobs" / "sha256"), elsewhere)
+        os.symlink(elsewhere, lay.path / "blobs" / "sha256")
+    image = registry.new_repo()
+    run = _release(tagger, repo, f"oci:{lay.path}:x", f"{registry.host}/{image}")
+    assert run.code == 2, run.err
+    assert registry.tags(image) == set()
+
+
+def test_layout_sha512_manifest_that_does_not_match_writes_nothing(
+    tmp_path: Path, repo: Repo, registry: Any, tagger: Any
+) -> None:
+    import hashlib
+
+    lay, desc = _layout(tmp_path)
+    data = (lay.path / "blobs" / "sha256" / desc["digest"][7:]).read_bytes()
+    wrong = hashlib.sha512(data + b" ").hexdigest()  # names other content
+    (lay.path / "blobs" / "sha512").mkdir()
+    (lay.path / "blobs" / "sha512" / wrong).write_bytes(data)
+    index = json.loads((lay.path / "index.json").read_text())
+    index["manifests"][0]["digest"] = f"sha512:{wrong}"
+    (lay.path / "index.json").write_text(json.dumps(index))
+    image = registry.new_repo()
+    run = _release(tagger, repo, f"oci:{lay.path}:x", f"{registry.host}/{image}")
+    assert run.code == 2, run.err
+    assert "does not match its digest" in run.err
+    assert registry.tags(image) == set()
+
+
+def test_layout_layer_altered_after_its_digest_is_not_completed(
+    tmp_path: Path, repo: Repo, registry: Any, tagger: Any
+) -> None:
+    lay, desc = _layout(tmp_path)
+    layer = _layer_path(lay, desc)
+    layer.write_bytes(bytes(layer.stat().st_size))  # same size, other content
+    image = registry.new_repo()
+    run = _release(tagger, repo, f"oci:{lay.path}:x", f"{registry.host}/{image}")
+    assert run.code in (2, 4), run.err
+    assert registry.tags(image) == set()
+
+
+def test_archive_oversized_manifest_json_is_refused_before_reading(
+    tmp_path: Path, repo: Repo, registry: Any, tagger: Any
+) -> None:
+    import tarfile
+
+    tar = tmp_path / "image.tar"
+    big = tmp_path / "manifest.json"
+    with big.open("wb") as f:  # 64 MiB of JSON whitespace, sparse on disk
+        f.write(b"[")
+        f.truncate(64 << 20)
+    with tarfile.open(tar, "w") as t:
+        t.add(big, "manifest.json")
+    image = registry.new_repo()
+    run = _release(tagger, repo, f"docker-archive:{tar}", f"{registry.host}/{image}")
+    assert run.code == 2, run.err
+    assert "MiB" in run.err
+    assert registry.tags(image) == set()
