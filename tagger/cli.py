@@ -301,7 +301,6 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Exit as e:
         return int(e.exit_code)
     except click.ClickException as e:
-        e.message = printable(e.message)
         e.show()
         github.annotate(e.format_message(), os.environ)
         return 2 if isinstance(e, click.UsageError) else int(e.exit_code)
