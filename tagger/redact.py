@@ -31,6 +31,7 @@ import logging
 import re
 import threading
 import urllib.parse
+from collections.abc import Mapping
 
 MASK = "<redacted>"
 MIN_LENGTH = 4  # shorter values would mask ordinary words and digits everywhere
@@ -116,6 +117,17 @@ def register(secret: str | None, username: str | None = None) -> None:
         _secrets.update(forms)
         ordered = sorted(_secrets, key=len, reverse=True)  # longest first: no partial masks
         _pattern = re.compile("|".join(re.escape(s) for s in ordered))
+
+
+SECRET_VARIABLES = ("TAGGER_PASSWORD",)
+
+
+def secret_variables(env: Mapping[str, str]) -> list[str]:
+    """Names of the variables in ``env`` a child process (git, a credential helper) must
+    not inherit: TAGGER_PASSWORD and any whose value is a registered secret."""
+    with _lock:
+        known = set(_secrets)
+    return [k for k, v in env.items() if k in SECRET_VARIABLES or (v and v in known)]
 
 
 def redact(text: str) -> str:

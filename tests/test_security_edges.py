@@ -274,3 +274,78 @@ def test_archive_oversized_manifest_json_is_refused_before_reading(
     assert run.code == 2, run.err
     assert "MiB" in run.err
     assert registry.tags(image) == set()
+
+
+# --- credential helpers and child processes -----------------------------------------
+@pytest.mark.parametrize("name", ["../x", "/tmp/x", "..", "a/b", "x y"])
+def test_a_helper_name_is_never_a_path(
+    name: str, tmp_path: Path, repo: Repo, tagger: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``credHelpers: {"…": "../x"}`` must not run ./docker-credential-../x."""
+    ran = tmp_path / "ran"
+    # the program such a name would reach, relative to the cwd and as an absolute path
+    for base in (repo.path, tmp_path):
+        (base / "docker-credential-..").mkdir(exist_ok=True)
+    script = f"#!/bin/sh\ntouch {ran}\necho '{{}}'\n"
+    for target in (repo.path / "docker-credential-../x", Path("/tmp/x")):
+        if target.parent.is_dir() and not target.exists():
+            target.write_text(script)
+            target.chmod(0o755)
+    stub = Stub(lambda m, p, h: (401, {"WWW-Authenticate": 'Basic realm="r"'}, b"")).start()
+    try:
+        cfg = tmp_path / "docker"
+        cfg.mkdir()
+        (cfg / "config.json").write_text(json.dumps({"credHelpers": {stub.host: name}}))
+        monkeypatch.setenv("DOCKER_CONFIG", str(cfg))
+        monkeypatch.chdir(repo.path)
+        run = tagger("-C", str(repo.path), "plan", "-i", f"{stub.host}/app")
+    finally:
+        stub.close()
+        Path("/tmp/x").unlink(missing_ok=True) if name == "/tmp/x" else None
+    assert run.code == 4, run.err
+    assert "not a program name" in run.err
+    assert not ran.exists()
+
+
+def test_children_get_no_password(
+    tmp_path: Path, repo: Repo, tagger: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """git (through its fsmonitor hook) and a credential helper see no TAGGER_PASSWORD."""
+    from support.auth import write_helper
+
+    seen = tmp_path / "env-seen"
+    hook = tmp_path / "fsmonitor"
+    hook.write_text(f"#!/bin/sh\nenv >>{seen}\n")
+    hook.chmod(0o755)
+    repo.git("config", "core.fsmonitor", str(hook))
+    secret = "s3cret-Pa55word-for-the-target"
+    monkeypatch.setenv("TAGGER_USERNAME", "ci")
+    monkeypatch.setenv("TAGGER_PASSWORD", secret)
+    monkeypatch.setenv("OTHER_COPY", secret)
+    write_helper(tmp_path, "envdump", {}, monkeypatch)
+    helper = tmp_path / "bin" / "docker-credential-envdump"
+    helper_seen = tmp_path / "helper-env"
+    helper.write_text(
+        f"#!/bin/sh\nenv >{helper_seen}\necho 'credentials not found in native keychain'\nexit 1\n"
+    )
+    stub = Stub(lambda m, p, h: (401, {"WWW-Authenticate": 'Basic realm="r"'}, b"")).start()
+    target = Stub(lambda m, p, h: (200 if p.rstrip("/") == "/v2" else 404, {}, b"")).start()
+    try:
+        cfg = tmp_path / "docker"
+        cfg.mkdir()
+        (cfg / "config.json").write_text(json.dumps({"credsStore": "envdump"}))
+        monkeypatch.setenv("DOCKER_CONFIG", str(cfg))
+        # the target gets TAGGER_*; the source, on another host, goes to the helper
+        run = tagger(
+            "-C", str(repo.path), "plan", "-i", f"{target.host}/app",
+            "--source", f"docker://{stub.host}/src:1",
+        )  # fmt: skip
+    finally:
+        stub.close()
+        target.close()
+    assert run.code == 4, run.err
+    for text in (seen.read_text(), helper_seen.read_text()):  # both ran
+        assert "PATH=" in text
+        assert secret not in text
+        assert "TAGGER_USERNAME=ci" in text  # the username is no secret
+    assert "GIT_OPTIONAL_LOCKS=0" in seen.read_text()  # git's hook
