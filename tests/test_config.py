@@ -39,7 +39,6 @@ sha-length = 10
 latest = "branch:main"
 major-zero = true
 untracked-dirty = true
-insecure-registry = "registry.lan:5000"
 """,
     )
     cfg = load(tmp_path, None, {}, {})
@@ -52,7 +51,6 @@ insecure-registry = "registry.lan:5000"
         latest=LatestPolicy("branch", "main"),
         major_zero=True,
         untracked_dirty=True,
-        insecure_registries=frozenset({"registry.lan:5000"}),
         file=str(f),
     )
 
@@ -201,3 +199,12 @@ def test_invalid_toml_is_a_config_error(tmp_path: Path) -> None:
         load(tmp_path, None, {}, {})
     assert e.value.exit_code == 2
     assert str(f) in str(e.value)
+
+
+@pytest.mark.parametrize("key", ["insecure-registry", "insecure-registries"])
+def test_insecure_registry_is_never_taken_from_a_repository_file(tmp_path: Path, key: str) -> None:
+    """A pull request can edit the file: it must not downgrade a registry to HTTP."""
+    write(tmp_path / ".tagger.toml", f'{key} = "registry.lan:5000"\n')
+    with pytest.raises(ConfigError, match="not taken from a repository file") as e:
+        load(tmp_path, None, {}, {})
+    assert e.value.exit_code == 2
