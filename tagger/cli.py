@@ -15,7 +15,7 @@ import click
 
 from . import github
 from .errors import TaggerError
-from .redact import redact, setup_logging
+from .redact import printable, redact, setup_logging
 
 if TYPE_CHECKING:
     from .release.report import Result
@@ -300,13 +300,13 @@ def _report(result: Result, as_json: bool) -> None:
     if as_json:
         click.echo(render.json_text(result))
     for line in render.headline(result):
-        click.echo(line, err=True)
+        click.echo(printable(line), err=True)
     for note in result.notes:
-        click.echo(f"note: {note}", err=True)
+        click.echo(f"note: {printable(note)}", err=True)
     for warning in result.warnings:
         if not github.annotate(warning, os.environ, level="warning"):
-            click.echo(f"warning: {warning}", err=True)
-    for line in render.table(result):
+            click.echo(f"warning: {printable(warning)}", err=True)
+    for line in render.table(result):  # every cell already printable
         click.echo(line, err=True)
     github.write_outputs(render.outputs(result), os.environ)
     github.write_summary(render.summary(result), os.environ)
@@ -350,8 +350,8 @@ def main(argv: list[str] | None = None) -> int:
         if debug:
             import traceback
 
-            click.echo(redact(traceback.format_exc()).rstrip(), err=True)
-        text = redact(f"unexpected error: {type(e).__name__}: {e}")
+            click.echo(printable(redact(traceback.format_exc()), lines=True).rstrip(), err=True)
+        text = printable(redact(f"unexpected error: {type(e).__name__}: {e}"))
         text += "\nrerun with --debug for a traceback, and report it"
         if not github.annotate(text, os.environ):
             click.echo(f"tagger: {text}", err=True)
@@ -384,7 +384,7 @@ def _error(e: TaggerError, debug: bool) -> None:
     if debug:
         import traceback
 
-        click.echo(redact(traceback.format_exc()).rstrip(), err=True)
+        click.echo(printable(redact(traceback.format_exc()), lines=True).rstrip(), err=True)
     if github.annotate(str(e), os.environ):  # in GitHub Actions: an annotation instead
         return
     click.echo(f"tagger: {e.message}", err=True)

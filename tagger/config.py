@@ -182,6 +182,12 @@ def load(
         path, table = found
         for key, value in table.items():
             name = _KEYS.get(key)
+            if name == "insecure_registries":
+                raise ConfigError(
+                    f"{path}: insecure-registry is not taken from a repository file"
+                    " (a pull request can edit it, and it turns off TLS checks)",
+                    "pass --insecure-registry HOST[:PORT] or set TAGGER_INSECURE_REGISTRY",
+                )
             if name is None:
                 raise ConfigError(
                     f"{path}: unknown setting {key!r}",

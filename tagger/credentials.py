@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import re
 import shutil
 import subprocess
 import threading
@@ -45,6 +47,7 @@ HUB_KEY = "docker.io"  # docker.auth's name for Docker Hub
 HUB_SERVER = "https://index.docker.io/v1/"  # what docker asks helpers for
 HELPER_PREFIX = "docker-credential-"
 HELPER_TIMEOUT = 60.0
+HELPER_NAME = re.compile(r"[A-Za-z0-9._-]+")  # a program name, never a path
 TOKEN_USERNAME = "<token>"  # a helper's way of saying "Secret is an identity token"
 
 
@@ -153,7 +156,17 @@ def run_helper(
     """``docker-credential-NAME get`` with the server on stdin: its JSON answer, or None
     when it has no credentials for the server. ``where`` says what named the helper."""
     program = HELPER_PREFIX + name
-    exe = shutil.which(program, path=env.get("PATH"))
+    if not HELPER_NAME.fullmatch(name) or name in (".", ".."):
+        raise AuthError(
+            f"credential helper name {name!r} is not a program name",
+            f"{where} names it: a helper is docker-credential-NAME on PATH, NAME made of"
+            " letters, digits, '.', '_' and '-'; fix the entry",
+        )
+    # on PATH only: its absolute directories (an empty or relative entry is the cwd)
+    path = os.pathsep.join(
+        d for d in (env.get("PATH") or "").split(os.pathsep) if d and os.path.isabs(d)
+    )
+    exe = shutil.which(program, path=path)
     if exe is None:
         raise AuthError(
             f"credential helper {program} is not installed or not on PATH",
@@ -166,7 +179,7 @@ def run_helper(
             input=server.encode(),
             capture_output=True,
             timeout=HELPER_TIMEOUT,
-            env=dict(env),
+            env=_child_env(env),
             check=False,
         )
     except (OSError, subprocess.TimeoutExpired) as e:
@@ -196,6 +209,12 @@ def run_helper(
             f"check the helper ({where} names it), or set TAGGER_USERNAME / TAGGER_PASSWORD",
         )
     return answer
+
+
+def _child_env(env: Mapping[str, str]) -> dict[str, str]:
+    """The helper's environment: ours without TAGGER_PASSWORD or any other secret."""
+    hidden = set(redact.secret_variables(env))
+    return {k: v for k, v in env.items() if k not in hidden}
 
 
 def from_docker_config(registry: str, env: Mapping[str, str]) -> Credentials | None:

@@ -4,14 +4,15 @@ Every error carries a message of one or two lines that says what happened and wh
 do next. Messages never contain a secret: the registry client builds them from the
 request's method, host and path only, never from headers, and whatever a message or
 hint is set to passes through ``redact`` (a password, token or auth header that slipped
-in is masked).
+in is masked) and ``printable`` (a registry's message cannot add lines, workflow
+commands or terminal escapes: control characters are escaped).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from .redact import redact
+from .redact import printable, redact
 
 
 class TaggerError(Exception):
@@ -20,7 +21,7 @@ class TaggerError(Exception):
     exit_code = 1
 
     def __init__(self, message: str, hint: str | None = None) -> None:
-        super().__init__(redact(message))
+        super().__init__(printable(redact(message)))
         self.message = message
         self.hint = hint
         self.result: Any = None  # the release report so far, when there is one
@@ -31,7 +32,7 @@ class TaggerError(Exception):
 
     @message.setter
     def message(self, text: str) -> None:
-        self._message = redact(text)
+        self._message = printable(redact(text))
 
     @property
     def hint(self) -> str | None:
@@ -39,7 +40,7 @@ class TaggerError(Exception):
 
     @hint.setter
     def hint(self, text: str | None) -> None:
-        self._hint = None if text is None else redact(text)
+        self._hint = None if text is None else printable(redact(text))
 
     def __str__(self) -> str:
         return self.message if not self.hint else f"{self.message}\n{self.hint}"

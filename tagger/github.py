@@ -17,6 +17,8 @@ import uuid
 from collections.abc import Mapping
 from typing import Literal, TextIO
 
+from .redact import printable
+
 PULL_REQUEST_EVENTS = ("pull_request", "pull_request_target")
 _PULL_REF = re.compile(r"refs/pull/(\d+)/")
 OUTPUT_NAMES = ("version", "tag", "tags", "digest", "json", "labels", "sha-tag")
@@ -65,6 +67,9 @@ def write_summary(markdown: str, env: Mapping[str, str]) -> None:
 
 
 def _escape_data(text: str) -> str:
+    """A workflow command's data: control characters escaped (redact.printable), then
+    ``%``, CR and LF %-encoded as the runner expects, so the command stays one line."""
+    text = printable(text, lines=True)
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 

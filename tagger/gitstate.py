@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 
 from . import policy, redact
 from .errors import GitError, PolicyRefusal
+from .redact import secret_variables
 
 if TYPE_CHECKING:
     import git
@@ -81,7 +82,10 @@ def _open(path: str) -> Iterator[git.Repo]:
             "run tagger in a git checkout, or pass -C PATH",
         ) from None
     with repo:
-        repo.git.update_environment(**_ENV)
+        # git and its hooks get no secret: TAGGER_PASSWORD (or any variable holding a
+        # registered secret) is blanked; GitPython can only add to os.environ
+        hidden = {name: "" for name in secret_variables(os.environ)}
+        repo.git.update_environment(**_ENV, **hidden)
         try:
             yield repo
         except git.GitCommandNotFound:

@@ -16,6 +16,15 @@ Two layers, because either alone can miss something:
 ``redact`` is applied to every TaggerError's text when it is made (errors.py), to the
 tracebacks and last-resort errors the entry point prints, and, through
 ``RedactingFilter``, to every log record tagger's handler prints.
+
+``printable`` is the other half of output safety: text from a registry, a source or git
+(an error message, a tag, a label) must not forge a GitHub Actions workflow command (a
+line starting with ``::``, e.g. ``::add-mask::`` or ``::stop-commands::``), move a
+terminal's cursor or colour it (ESC), or reorder what a reader sees (Unicode bidi
+controls). It escapes every control character, and with ``lines=True`` keeps line
+breaks but starts a line that would begin with ``::`` with a backslash. It is applied
+wherever text leaves: TaggerError messages and hints, the table, notes and warnings,
+tracebacks and log records.
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ import logging
 import re
 import threading
 import urllib.parse
+from collections.abc import Mapping
 
 MASK = "<redacted>"
 MIN_LENGTH = 4  # shorter values would mask ordinary words and digits everywhere
@@ -88,6 +98,35 @@ _SHAPES = [
 ]
 
 
+# C0 and C1 controls (CR, LF, ESC, ...), DEL, the line and paragraph separators, and the
+# bidi controls (embeddings, overrides, isolates, marks) and BOM
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ufeff]")
+_UNSAFE_KEEP_LF = re.compile(
+    "[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ufeff]"
+)
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_COMMAND_LINE = re.compile(r"^(\s*)::", re.M)
+
+
+def _escape(m: re.Match[str]) -> str:
+    c = m.group()
+    if c in _NAMED:
+        return _NAMED[c]
+    return f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}"
+
+
+def printable(text: str, *, lines: bool = False) -> str:
+    """``text`` safe to print on a terminal or a GitHub Actions log: every control
+    character escaped (``\\n``, ``\\x1b``, ``\\u202e``). With ``lines``, line feeds are
+    kept, and a line that would start with ``::`` (a workflow command) starts with
+    ``\\`` instead."""
+    if not text:
+        return text
+    if not lines:
+        return _UNSAFE.sub(_escape, text)
+    return _COMMAND_LINE.sub(r"\1\\::", _UNSAFE_KEEP_LF.sub(_escape, text))
+
+
 def register(secret: str | None, username: str | None = None) -> None:
     """Remember a secret so that it never appears in output; with a username, also the
     base64 ``username:secret`` of a Basic header or a Docker config ``auth`` field."""
@@ -108,6 +147,17 @@ def register(secret: str | None, username: str | None = None) -> None:
         _pattern = re.compile("|".join(re.escape(s) for s in ordered))
 
 
+SECRET_VARIABLES = ("TAGGER_PASSWORD",)
+
+
+def secret_variables(env: Mapping[str, str]) -> list[str]:
+    """Names of the variables in ``env`` a child process (git, a credential helper) must
+    not inherit: TAGGER_PASSWORD and any whose value is a registered secret."""
+    with _lock:
+        known = set(_secrets)
+    return [k for k, v in env.items() if k in SECRET_VARIABLES or (v and v in known)]
+
+
 def redact(text: str) -> str:
     """``text`` with every registered secret and every secret-shaped value masked."""
     if not text:
@@ -125,14 +175,14 @@ class RedactingFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        clean = redact(message)
+        clean = printable(redact(message), lines=True)
         if clean != message or record.args:
             record.msg, record.args = clean, None
         if record.exc_info:
             text = logging.Formatter().formatException(record.exc_info)
-            record.exc_text, record.exc_info = redact(text), None
+            record.exc_text, record.exc_info = printable(redact(text), lines=True), None
         if record.stack_info:
-            record.stack_info = redact(record.stack_info)
+            record.stack_info = printable(redact(record.stack_info), lines=True)
         return True
 
 

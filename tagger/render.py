@@ -6,8 +6,10 @@ report model; printing and files are the caller's business.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
+from .redact import printable
 from .reference import short_digest
 from .release.report import Result, Status
 
@@ -51,6 +53,7 @@ def table(result: Result) -> list[str]:
             for t in image.tags
         ]
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+        rows = [tuple(printable(c) for c in r) for r in rows]  # a tag or reason from a registry
         for r in rows:
             cells = "  ".join(c.ljust(w) for c, w in zip(r, widths))
             lines.append(f"  {cells}  {r[-1]}")
@@ -87,13 +90,27 @@ def outputs(result: Result) -> dict[str, str]:
     }
 
 
+_MARKUP = re.compile(r"[&<>`|\\\[\]*_~]")
+_PLAIN = re.compile(r"[A-Za-z0-9._:/@+-]*")
+
+
 def cell(text: str) -> str:
-    """Text for a Markdown table cell."""
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+    """Text for a Markdown table cell or a quoted line, whatever a registry or a source
+    put in it: control characters escaped (no new line, no table row of its own), and
+    every character Markdown or HTML gives a meaning to (``& < > ` | \\ [ ] * _ ~``)
+    written as a character reference, so it shows as itself."""
+    return _MARKUP.sub(lambda m: f"&#{ord(m.group())};", printable(text))
+
+
+def code(text: str) -> str:
+    """``text`` as inline code: a code span when it holds only reference characters
+    (an image name, a tag, a digest), else ``<code>`` with its content escaped (a code
+    span cannot escape a backtick or show a character reference)."""
+    return f"`{text}`" if _PLAIN.fullmatch(text) else f"<code>{cell(text)}</code>"
 
 
 def _digest(d: str | None) -> str:
-    return f"`{short_digest(d)}`" if d else "-"
+    return code(short_digest(d)) if d else "-"
 
 
 def summary(result: Result) -> str:
@@ -104,12 +121,12 @@ def summary(result: Result) -> str:
     else:
         what = f"version {result.version}" if result.version else "SHA build, no release version"
         dry = " (dry run: nothing written)" if result.dry_run else ""
-        lines.append(f"### tagger {result.command}: `{result.immutable_tag}`{dry}")
+        lines.append(f"### tagger {result.command}: {code(result.immutable_tag or '')}{dry}")
         lines.append("")
-        facts = [what, f"commit `{(result.commit or '')[:12]}`"]
+        facts = [cell(what), f"commit {code((result.commit or '')[:12])}"]
         if result.source:
             digest = f" ({_digest(result.digest)})" if result.digest else ""
-            facts.append(f"source `{result.source}`{digest}")
+            facts.append(f"source {code(result.source)}{digest}")
         lines.append(" · ".join(facts))
     for note in result.notes:
         lines += ["", f"> {cell(note)}"]
@@ -120,7 +137,7 @@ def summary(result: Result) -> str:
         for t in image.tags:
             status = f" ({t.status_text})" if t.status not in (None, Status.DONE) else ""
             lines.append(
-                f"| `{cell(image.name)}` | `{cell(t.tag)}` | {t.action}{cell(status)} | "
+                f"| {code(image.name)} | {code(t.tag)} | {cell(t.action + status)} | "
                 f"{_digest(t.from_digest)} → {_digest(t.to_digest)} | {cell(t.reason)} |"
             )
     return "\n".join(lines) + "\n\n"
@@ -154,4 +171,5 @@ def labels_summary(labels: dict[str, str], tag: str) -> str:
 
 
 def error_summary(message: str, exit_code: int) -> str:
-    return f"### tagger failed (exit code {exit_code})\n\n{cell(message)}\n\n"
+    text = "<br>".join(cell(line) for line in message.splitlines())  # message, hint
+    return f"### tagger failed (exit code {exit_code})\n\n{text}\n\n"

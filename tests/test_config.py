@@ -39,7 +39,6 @@ sha-length = 10
 latest = "branch:main"
 major-zero = true
 untracked-dirty = true
-insecure-registry = "registry.lan:5000"
 """,
     )
     cfg = load(tmp_path, None, {}, {})
@@ -52,7 +51,6 @@ insecure-registry = "registry.lan:5000"
         latest=LatestPolicy("branch", "main"),
         major_zero=True,
         untracked_dirty=True,
-        insecure_registries=frozenset({"registry.lan:5000"}),
         file=str(f),
     )
 
@@ -124,8 +122,12 @@ image = "file.example/app"
         ("TAGGER_SOURCE", "oci:/tmp/layout", "source", "oci:/tmp/layout"),
         ("TAGGER_UNTRACKED_DIRTY", "true", "untracked_dirty", True),
         ("TAGGER_MAJOR_ZERO", "0", "major_zero", False),
-        ("TAGGER_INSECURE_REGISTRY", "a.lan,b.lan:5000", "insecure_registries",
-         frozenset({"a.lan", "b.lan:5000"})),
+        (
+            "TAGGER_INSECURE_REGISTRY",
+            "a.lan,b.lan:5000",
+            "insecure_registries",
+            frozenset({"a.lan", "b.lan:5000"}),
+        ),
     ],
 )
 def test_each_environment_variable(
@@ -212,7 +214,6 @@ def test_invalid_toml_is_a_config_error(tmp_path: Path) -> None:
         ('timeout = "fast"', "timeout: expected a number of seconds above 0"),
         ("deadline = [1]", "deadline: expected a number of seconds above 0"),
         ('retries = "many"', "retries: expected a whole number from 0 to 20"),
-        ("insecure-registry = {a = 1}", "insecure-registry: expected a HOST[:PORT]"),
         ("latest = 5", "latest: expected highest, never, always or branch:NAME, got 5"),
         ("major-zero = 3", "major-zero: expected true or false, got 3"),
         ("source = 1", "source: expected a string, got 1"),
@@ -237,3 +238,12 @@ def test_hints_fit_where_the_value_came_from(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as e:
         load(tmp_path, None, {"TAGGER_TIMEOUT": "fast"}, {})
     assert e.value.hint == "fix or unset TAGGER_TIMEOUT"
+
+
+@pytest.mark.parametrize("key", ["insecure-registry", "insecure-registries"])
+def test_insecure_registry_is_never_taken_from_a_repository_file(tmp_path: Path, key: str) -> None:
+    """A pull request can edit the file: it must not downgrade a registry to HTTP."""
+    write(tmp_path / ".tagger.toml", f'{key} = "registry.lan:5000"\n')
+    with pytest.raises(ConfigError, match="not taken from a repository file") as e:
+        load(tmp_path, None, {}, {})
+    assert e.value.exit_code == 2

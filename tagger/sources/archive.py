@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import PolicyRefusal, UsageError
 from ..oci import OCI_CONFIG, OCI_MANIFEST, Manifest, sha256_digest
 from ..reference import parse_reference
-from .base import CHUNK, Source
+from .base import CHUNK, MAX_MANIFEST, MAX_SMALL, Source
 
 if TYPE_CHECKING:
     import tarfile
@@ -79,8 +79,16 @@ class ArchiveSource(Source):
             )
         return m
 
-    def _read_member(self, name: str) -> bytes:
+    def _read_member(self, name: str, limit: int) -> bytes:
+        """A small member (manifest.json, a config), its size checked before it is read."""
         m = self._member(name)
+        if m.size > limit:
+            raise UsageError(
+                f"{self.name}: {name} in {self.path} has {m.size} bytes, more than the"
+                f" {limit >> 20} MiB a {'manifest' if limit == MAX_MANIFEST else 'config'}"
+                " may have",
+                "give a tarball written by docker save or kaniko --tar-path",
+            )
         with self.path.open("rb") as f:
             f.seek(m.offset_data)
             return f.read(m.size)
@@ -130,7 +138,7 @@ class ArchiveSource(Source):
     def _load(self) -> Manifest:
         self._index()
         try:
-            entries = json.loads(self._read_member("manifest.json"))
+            entries = json.loads(self._read_member("manifest.json", MAX_MANIFEST))
             if not isinstance(entries, list) or not entries:
                 raise ValueError
         except ValueError:
@@ -144,7 +152,7 @@ class ArchiveSource(Source):
             layer_names = [str(n) for n in entry["Layers"]]
         except (KeyError, TypeError):
             raise UsageError(f"{self.name}: manifest.json lacks Config or Layers") from None
-        config = self._read_member(config_name)
+        config = self._read_member(config_name, MAX_SMALL)
         config_digest = sha256_digest(config)
         self._blobs[config_digest] = config_name
         layers = []

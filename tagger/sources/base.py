@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple, Protocol
 
 from ..errors import UsageError
-from ..oci import CONFIG_TYPES, Manifest, check_digest, matches
+from ..oci import CONFIG_TYPES, Manifest, check_digest, hasher, matches
 from ..registry import RegistryClient
 from . import copy
 
@@ -25,7 +25,8 @@ ClientFor = Callable[[str], RegistryClient]
 Labels = dict[str, set[str]]  # label or annotation name -> every value found in the image
 
 CHUNK = 256 << 10  # read size for files: one size, reused by the allocator
-MAX_SMALL = 16 << 20  # a manifest or an image config is never near this
+MAX_SMALL = 16 << 20  # an image config is never near this
+MAX_MANIFEST = 4 << 20  # nor a manifest, an index or a layout's index.json (registries: 4 MiB)
 
 
 class Target(NamedTuple):
@@ -82,13 +83,15 @@ class Source(ABC):
         """A blob's content in chunks (``size`` from its descriptor, when known); raise
         now, not while iterating, when it is missing."""
 
-    def read_blob(self, digest: str, size: int | None) -> bytes:
-        """A small blob (a manifest, an image config) in memory, checked against its
-        digest."""
+    def read_blob(self, digest: str, size: int | None, limit: int = MAX_SMALL) -> bytes:
+        """A small blob (a manifest, an image config) in memory, at most ``limit`` bytes,
+        checked against its digest (sha256 or sha512)."""
+        if size is not None and size > limit:
+            raise UsageError(f"{self.name}: {digest} is too large for a manifest or config")
         data = bytearray()
         for chunk in self.open_blob(digest, size):
             data += chunk
-            if len(data) > MAX_SMALL:
+            if len(data) > limit:
                 raise UsageError(f"{self.name}: {digest} is too large for a manifest or config")
         if not matches(bytes(data), digest):
             raise UsageError(f"{self.name}: blob {digest} does not match its digest")
@@ -137,6 +140,26 @@ class Source(ABC):
                 if isinstance(doc, dict) and isinstance(doc.get("config"), dict):
                     collect(out, doc["config"].get("Labels"))
         return out
+
+
+def verified(chunks: Iterator[bytes], digest: str, name: str) -> Iterator[bytes]:
+    """``chunks`` checked against ``digest`` (its own algorithm) as they stream: the
+    last chunk is held back until the whole content matched, so a blob that does not
+    match is never completely uploaded."""
+    h = hasher(digest)
+    held: bytes | None = None
+    for chunk in chunks:
+        if held is not None:
+            yield held
+        h.update(chunk)
+        held = chunk
+    if f"{digest.partition(':')[0]}:{h.hexdigest()}" != digest:
+        raise UsageError(
+            f"{name}: blob {digest} does not match its digest",
+            "the source is damaged or was altered; build or export the image again",
+        )
+    if held is not None:
+        yield held
 
 
 __all__ = ["ClientFor", "Labels", "Opened", "Source", "Target", "check_digest", "collect"]

@@ -60,5 +60,6 @@ class RegistrySource(Source):
     def open_blob(self, digest: str, size: int | None) -> Iterator[bytes]:
         return self.client.open_blob(self.ref.repository, digest)
 
-    def read_blob(self, digest: str, size: int | None) -> bytes:
+    def read_blob(self, digest: str, size: int | None, limit: int = 0) -> bytes:
+        # the registry client caps and verifies what it reads itself
         return self.client.read_blob(self.ref.repository, digest)
