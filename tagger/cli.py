@@ -231,7 +231,7 @@ def _run(
             result = action(cfg, ident, (regs, stop))
         except TaggerError as e:
             if e.result is not None:
-                _report(e.result, as_json)
+                _report(e.result, as_json, e)
             else:
                 _report_error(e, as_json)
             raise
@@ -249,7 +249,7 @@ def plan(ctx: Ctx, /, offline: bool, **opts: Any) -> None:
     _run(
         ctx,
         opts,
-        lambda cfg, ident, rs: release.plan(cfg, ident, rs[0], offline=offline).result,
+        lambda cfg, ident, rs: release.gate(cfg, ident, rs[0], offline=offline),
     )
 
 
@@ -292,13 +292,16 @@ def reconcile(ctx: Ctx, /, dry_run: bool, **opts: Any) -> None:
     )
 
 
-def _report(result: Result, as_json: bool) -> None:
+def _report(result: Result, as_json: bool, error: TaggerError | None = None) -> None:
     """The report: ``--json`` on stdout, the rest on stderr; in GitHub Actions also
-    the step outputs and summary, and warnings as annotations."""
+    the step outputs and summary (with the error that ended the run, if one did), and
+    warnings as annotations."""
     from . import render
 
+    _state.reported = True
+    err = None if error is None else (str(error), error.exit_code)
     if as_json:
-        click.echo(render.json_text(result))
+        click.echo(render.json_text(result, err))
     for line in render.headline(result):
         click.echo(printable(line), err=True)
     for note in result.notes:
@@ -308,43 +311,68 @@ def _report(result: Result, as_json: bool) -> None:
             click.echo(f"warning: {printable(warning)}", err=True)
     for line in render.table(result):  # every cell already printable
         click.echo(line, err=True)
-    github.write_outputs(render.outputs(result), os.environ)
-    github.write_summary(render.summary(result), os.environ)
+    github.write_outputs(render.outputs(result, err), os.environ)
+    text = render.summary(result)
+    if error is not None:
+        text += render.error_summary(str(error), error.exit_code)
+    github.write_summary(text, os.environ)
 
 
 def _report_error(e: TaggerError, as_json: bool) -> None:
     """An error with no plan to show: ``--json`` and the ``json`` output are the error
     object, the summary says what failed (the message itself is printed by main)."""
+    _error_outputs(str(e), e.exit_code, as_json)
+
+
+class _State:
+    reported = False  # this run's one report (--json object, outputs) is out
+
+
+_state = _State()
+
+
+def _error_outputs(message: str, exit_code: int, as_json: bool) -> None:
+    """The error object on stdout (with --json, unless this run printed its one object
+    already) and as the ``json`` output; the summary says what failed."""
     from . import render
 
-    doc = render.error_json(str(e), e.exit_code)
+    if _state.reported:
+        return
+    _state.reported = True
+    doc = render.error_json(message, exit_code)
     if as_json:
         click.echo(doc)
     github.write_outputs({"json": doc}, os.environ)
-    github.write_summary(render.error_summary(str(e), e.exit_code), os.environ)
+    github.write_summary(render.error_summary(message, exit_code), os.environ)
 
 
 def main(argv: list[str] | None = None) -> int:
     """The entry point: the only place a TaggerError becomes an exit code."""
     args = sys.argv[1:] if argv is None else argv
-    debug = "--debug" in args
+    debug, as_json = "--debug" in args, "--json" in args
+    _state.reported = False
     try:
         cli.main(args=args, prog_name="tagger", standalone_mode=False)
         return 0
     except click.exceptions.Abort:
         click.echo("tagger: stopped", err=True)
+        _error_outputs("stopped", 130, as_json)
         return 130
     except click.exceptions.Exit as e:
         return int(e.exit_code)
     except click.ClickException as e:
         e.show()
         github.annotate(e.format_message(), os.environ)
-        return 2 if isinstance(e, click.UsageError) else int(e.exit_code)
+        code = 2 if isinstance(e, click.UsageError) else int(e.exit_code)
+        _error_outputs(redact(e.format_message()), code, as_json)
+        return code
     except TaggerError as e:
         _error(e, debug)
+        _error_outputs(str(e), e.exit_code, as_json)  # when raised outside a command's run
         return e.exit_code
     except KeyboardInterrupt:
         click.echo("tagger: stopped by SIGINT", err=True)
+        _error_outputs("stopped by SIGINT", 130, as_json)
         return 130
     except Exception as e:  # noqa: BLE001 - the last resort: one line, exit 1
         if debug:
@@ -352,6 +380,7 @@ def main(argv: list[str] | None = None) -> int:
 
             click.echo(printable(redact(traceback.format_exc()), lines=True).rstrip(), err=True)
         text = printable(redact(f"unexpected error: {type(e).__name__}: {e}"))
+        _error_outputs(text, 1, as_json)
         text += "\nrerun with --debug for a traceback, and report it"
         if not github.annotate(text, os.environ):
             click.echo(f"tagger: {text}", err=True)

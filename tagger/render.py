@@ -11,11 +11,16 @@ from typing import Any
 
 from .redact import printable
 from .reference import short_digest
-from .release.report import Result, Status
+from .release.report import Result, Status, TagResult
 
 
-def json_text(result: Result) -> str:
-    return json.dumps(result.to_json(), indent=None)
+def json_text(result: Result, error: tuple[str, int] | None = None) -> str:
+    """The result; a run that ended with an error also says it (``error``,
+    ``exit_code``, as the error object does)."""
+    doc = result.to_json()
+    if error is not None:
+        doc["error"], doc["exit_code"] = error
+    return json.dumps(doc, indent=None)
 
 
 def error_json(message: str, exit_code: int) -> str:
@@ -49,7 +54,7 @@ def table(result: Result) -> list[str]:
                 f"{short_digest(t.from_digest)} -> {short_digest(t.to_digest)}",
                 t.reason,
             )
-            + ((t.status_text if t.status else "",) if status else ())
+            + ((t.status_text,) if status else ())
             for t in image.tags
         ]
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
@@ -63,30 +68,41 @@ def table(result: Result) -> list[str]:
 
 
 # --- GitHub ------------------------------------------------------------------------
+def points_at_image(result: Result, t: TagResult) -> bool:
+    """Does the tag point at the image now: unchanged (it already did), or written
+    to it by this run (a repair points elsewhere)."""
+    if result.digest is None:
+        return False
+    if t.action == "unchanged":
+        return t.from_digest == result.digest
+    return t.writes and t.status is Status.DONE and t.to_digest == result.digest
+
+
 def written_tags(result: Result) -> list[str]:
-    """``image:tag`` of every tag that points at the image after the run (created,
-    moved, or already there), one per image and tag, in write order. For a dry run or
-    a pull request: the tags a release would leave on it. A refused release: none."""
-    if result.refused:
-        return []
-    out = []
-    for image in result.images:
-        if image.ref is None:
-            continue
-        for t in image.tags:
-            if t.action in ("create", "move", "unchanged") and t.status in (None, Status.DONE):
-                out.append(f"{image.name}:{t.tag}")
-    return out
+    """``image:tag`` of every tag that points at the image after the run (created or
+    moved by it, or already there), one per image and tag, in write order: what is in
+    the registry now. A dry run, a pull request or a refusal writes nothing, so only
+    the tags already on the image."""
+    return [
+        f"{image.name}:{t.tag}"
+        for image in result.images
+        if image.ref is not None
+        for t in image.tags
+        if points_at_image(result, t)
+    ]
 
 
-def outputs(result: Result) -> dict[str, str]:
-    """The step outputs of a result (``version`` is empty for a SHA build)."""
+def outputs(result: Result, error: tuple[str, int] | None = None) -> dict[str, str]:
+    """The step outputs of a result (``version`` is empty for a SHA build); ``tags``
+    and ``digest`` say what the registry holds now: the digest only when a target has
+    it under a tag."""
+    tags = written_tags(result)
     return {
         "version": str(result.version) if result.version else "",
         "tag": result.immutable_tag or "",
-        "tags": "\n".join(written_tags(result)),
-        "digest": result.digest or "",
-        "json": json_text(result),
+        "tags": "\n".join(tags),
+        "digest": (result.digest or "") if tags else "",
+        "json": json_text(result, error),
     }
 
 

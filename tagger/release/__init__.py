@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 from ..config import Config
+from ..errors import TaggerError, UsageError
 from ..identity import Identity
 from ..registry import Registries
 from .execute import execute
@@ -18,6 +19,7 @@ from .plan import Planned, plan, plan_offline, refuse_conflicts, target_images
 from .repair import reconcile
 from .report import ImageResult, Result, Status, TagResult
 from .stop import StopFlag
+from .writes import stopped_short
 
 __all__ = [
     "ImageResult",
@@ -27,6 +29,7 @@ __all__ = [
     "Status",
     "StopFlag",
     "TagResult",
+    "gate",
     "hold",
     "plan",
     "reconcile",
@@ -34,17 +37,43 @@ __all__ = [
 ]
 
 
+def _require_images(cfg: Config) -> None:
+    """cli.md: a release with no --image and none configured is a usage error."""
+    if not cfg.images:
+        raise UsageError(
+            "no image to publish to", "pass --image REPOSITORY (or set image in [tool.tagger])"
+        )
+
+
 def hold(cfg: Config, ident: Identity, why: str) -> Result:
     """A release that is held (a pull request): the plan from git tags, with a note
     that nothing was pushed; no registry is contacted."""
+    _require_images(cfg)
     return plan_offline(cfg, ident, target_images(cfg), why)
+
+
+def gate(cfg: Config, ident: Identity, regs: Registries, *, offline: bool) -> Result:
+    """``plan``: what a release would do; when the release would be refused, the
+    refusal (exit 3) with the plan attached, so a plan is a gate (cli.md)."""
+    try:
+        planned = plan(cfg, ident, regs, offline=offline)
+        refuse_conflicts(planned.result, planned.opened)
+    except TaggerError as e:
+        stopped_short(e)
+        raise
+    return planned.result
 
 
 def release(
     cfg: Config, ident: Identity, regs: Registries, *, dry_run: bool, stop: StopFlag
 ) -> Result:
-    planned = plan(cfg, ident, regs, dry_run=dry_run, command="release")
-    refuse_conflicts(planned.result)
-    if dry_run:
-        return planned.result
-    return execute(cfg, ident, regs, planned, stop)
+    _require_images(cfg)
+    try:
+        planned = plan(cfg, ident, regs, dry_run=dry_run, command="release")
+        refuse_conflicts(planned.result, planned.opened)
+        if dry_run:
+            return planned.result
+        return execute(cfg, ident, regs, planned, stop)
+    except TaggerError as e:
+        stopped_short(e)
+        raise

@@ -9,7 +9,7 @@ from functools import partial
 
 from ..config import Config
 from ..identity import Identity
-from ..registry import Registries
+from ..registry import Registries, RegistryClient
 from ..sources import Opened, Source, copy
 from . import repair
 from .fanout import parallel
@@ -56,9 +56,16 @@ def _write_target(
     floating: list[Write] = []
     for t in pending:
         put = partial(client.put_manifest, repo, t.tag, manifest)
+        if t.owner is not None:  # a repair: the owner's own manifest, read when due
+            put = partial(_repoint, client, repo, t.tag, t.owner)
         (first if t.immutable else floating).append(Write(t, f"writing {image.name}:{t.tag}", put))
     run_writes(result, stop, first)
     run_writes(result, stop, floating, together=True)
+
+
+def _repoint(client: RegistryClient, repo: str, tag: str, owner: str) -> None:
+    """Point ``tag`` back at the version that owns its line (§4)."""
+    client.put_manifest(repo, tag, client.get_manifest(repo, owner, push=True))
 
 
 def _push_first(result: Result, opened: Opened, regs: Registries, stop: StopFlag) -> Source:
@@ -79,7 +86,7 @@ def _push_first(result: Result, opened: Opened, regs: Registries, stop: StopFlag
     result.digest = digest
     for i in result.images:
         for t in i.tags:
-            if t.writes:
+            if t.writes and t.owner is None:
                 t.to_digest = digest
                 if t.from_digest == digest:
                     t.action, t.status = "unchanged", Status.DONE

@@ -8,9 +8,9 @@ before any write, anywhere.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from semver import Version
 
@@ -122,6 +122,28 @@ class TargetState:
     tags: set[str]
     moves: list[policy.Move]
     current: dict[str, str | None]
+    owners: dict[str, str] = field(default_factory=dict)  # floating tag -> its line's owner
+    owner_digests: dict[str, str | None] = field(default_factory=dict)  # owner -> digest
+
+
+def line_owners(
+    cfg: Config, ident: Identity, tags: set[str], planned: list[policy.Move]
+) -> dict[str, str]:
+    """§4: the floating tags of V's lines that stay (a newer version owns their line),
+    that exist, and the version each belongs to: they are checked, and pointed back
+    when found elsewhere (an earlier run that raced a newer one and was killed)."""
+    version = ident.version
+    if version is None or not policy.is_stable(version) or ident.state.dirty:
+        return {}
+    published = policy.published_versions(tags) | {version}
+    owners = policy.reconcile_targets(
+        published, major_zero=cfg.major_zero, latest=cfg.latest.kind == "highest"
+    )
+    return {
+        m.tag: str(owners[m.tag])
+        for m in planned[1:]
+        if not m.moves and m.tag in tags and m.tag in owners and owners[m.tag] > version
+    }
 
 
 def read_target(
@@ -131,24 +153,39 @@ def read_target(
     tags = set(client.list_tags(ref.repository, push=push))
     planned_moves = moves(cfg, ident, policy.published_versions(tags))
     existing = [m.tag for m in planned_moves if m.tag in tags]
-    heads = parallel(lambda t: client.head_manifest(ref.repository, t, push=push), existing)
-    return TargetState(tags, planned_moves, dict(zip(existing, heads)))
+    owners = line_owners(cfg, ident, tags, planned_moves)
+    versions = sorted(set(owners.values()))
+    heads = parallel(
+        lambda t: client.head_manifest(ref.repository, t, push=push), existing + versions
+    )
+    current = dict(zip(existing, heads[: len(existing)]))
+    return TargetState(
+        tags, planned_moves, current, owners, dict(zip(versions, heads[len(existing) :]))
+    )
 
 
 def decide_image(
-    name: str,
-    ref: ImageRef,
-    planned_moves: list[policy.Move],
-    current: dict[str, str | None],
-    digest: str | None,
+    name: str, ref: ImageRef, target: TargetState, digest: str | None, *, refused: bool = False
 ) -> ImageResult:
     """Turn the policy's moves into actions, given the digests of the tags that exist.
-    The first move is T, which never moves."""
+    The first move is T, which never moves; a floating tag that stays but is not on
+    its line's owner is pointed back at it (a repair)."""
     result = ImageResult(name, ref)
-    for i, m in enumerate(planned_moves):
+    current = target.current
+    for i, m in enumerate(target.moves):
         cur = current.get(m.tag)
-        if i == 0 and cur is not None and cur != digest:
-            reason = "immutable: already published as another image"
+        owner = target.owners.get(m.tag)
+        want = None if owner is None else target.owner_digests.get(owner)
+        if want is not None and cur is not None and cur != want:
+            reason = f"{m.reason}; repaired: pointed at {owner} (was {cur})"
+            result.tags.append(TagResult(m.tag, "move", cur, want, reason, owner=owner))
+            continue
+        if i == 0 and cur is not None and (cur != digest or refused):
+            reason = (
+                "immutable: the source is refused"
+                if refused
+                else "immutable: already published as another image"
+            )
             result.tags.append(TagResult(m.tag, "refused", cur, None, reason, immutable=True))
             continue
         action = policy.action_for(m.moves, cur, digest)
@@ -188,40 +225,56 @@ def plan(
             pool.submit(read_target, cfg, ident, regs.client(ref.registry), ref, push=push)
             for _, ref in images
         ]
-        labels: Labels = fut_labels.result()
         targets = [f.result() for f in fut_targets]
-    warnings = provenance.check(
-        labels,
-        source=src,
-        commit=ident.state.commit,
-        accepted=provenance.accepted_versions(
-            ident.tag, ident.version, cfg.tag_prefix, ident.sha_tag
-        ),
-        tag=ident.tag,
-        require_revision=cfg.require_revision,
-    )
+        warnings, refusal = _check_source(cfg, ident, src, fut_labels.result)
     found = [
         Target(regs.client(ref.registry), ref.repository, ident.tag in t.tags)
         for (_, ref), t in zip(images, targets)
     ]
-    source = opened.locate(found, ident.tag)
+    source = None if refusal else opened.locate(found, ident.tag)
     digest = source.manifest().digest if source else None
     result = identity_result(command, ident, src, digest, dry_run=dry_run)
     result.warnings = warnings
-    if digest is None and dry_run:
+    if digest is None and dry_run and not refusal:
         result.notes.append(f"the digest is known once {src} has been pushed as {ident.tag}")
     for (name, ref), target in zip(images, targets):
-        result.images.append(decide_image(name, ref, target.moves, target.current, digest))
+        result.images.append(decide_image(name, ref, target, digest, refused=refusal is not None))
+    if refusal is not None:  # the plan goes with the refusal: it shows what was refused
+        refusal.result = result
+        raise refusal
     return Planned(result, opened, source)
 
 
-def refuse_conflicts(result: Result) -> None:
+def _check_source(
+    cfg: Config, ident: Identity, src: str, labels: Callable[[], Labels]
+) -> tuple[list[str], PolicyRefusal | None]:
+    """The provenance warnings, or the refusal of the source (missing, or built from
+    another commit or for another version)."""
+    try:
+        warnings = provenance.check(
+            labels(),
+            source=src,
+            commit=ident.state.commit,
+            accepted=provenance.accepted_versions(
+                ident.tag, ident.version, cfg.tag_prefix, ident.sha_tag
+            ),
+            tag=ident.tag,
+            require_revision=cfg.require_revision,
+        )
+    except PolicyRefusal as e:
+        return [], e
+    return warnings, None
+
+
+def refuse_conflicts(result: Result, opened: Opened | None = None) -> None:
     """§2: T already published as another image in any target refuses the whole release."""
     conflicts = [(i, t) for i in result.images for t in i.tags if t.action == "refused"]
     if conflicts:
         image, tag = conflicts[0]
+        image_id = getattr(opened, "image_id", None)  # a daemon image: no digest before a push
+        ours = result.digest or (f"the daemon image {image_id}" if image_id else result.source)
         raise ReleaseRefused(
-            f"{image.name}:{tag.tag} already exists as {tag.from_digest}, not {result.digest};"
+            f"{image.name}:{tag.tag} already exists as {tag.from_digest}, not {ours};"
             " an immutable tag never moves",
             "nothing was written; release a new version (a new git tag) instead",
             result,

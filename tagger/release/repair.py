@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from .. import policy
 from ..config import Config
-from ..errors import UsageError
+from ..errors import TaggerError, UsageError
 from ..identity import Identity
 from ..oci import Manifest
 from ..reference import ImageRef
@@ -20,7 +20,7 @@ from .fanout import parallel
 from .plan import target_images
 from .report import ImageResult, Result, Status, TagResult
 from .stop import StopFlag
-from .writes import Write, run_writes
+from .writes import Write, run_writes, stopped_short
 
 if TYPE_CHECKING:
     from ..registry import RegistryClient
@@ -46,7 +46,10 @@ def after_release(
     written = {
         t.tag: version
         for t in image.tags
-        if not t.immutable and t.writes and (t.tag != policy.LATEST or cfg.latest.kind == "highest")
+        if not t.immutable
+        and t.writes
+        and t.owner is None  # a repair points at its owner, not at V
+        and (t.tag != policy.LATEST or cfg.latest.kind == "highest")
     }
     assert image.ref is not None
     client = regs.client(image.ref.registry)
@@ -87,8 +90,12 @@ def reconcile(cfg: Config, regs: Registries, *, dry_run: bool, stop: StopFlag) -
     if not images:
         raise UsageError("no image to reconcile", "pass --image REPOSITORY or set image in config")
     result = Result("reconcile", dry_run=dry_run)
-    for name, ref in images:
-        _reconcile_image(cfg, regs, name, ref, dry_run, stop, result)
+    try:
+        for name, ref in images:
+            _reconcile_image(cfg, regs, name, ref, dry_run, stop, result)
+    except TaggerError as e:  # report what the images before this one got
+        stopped_short(e, result)
+        raise
     return result
 
 

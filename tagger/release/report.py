@@ -35,6 +35,7 @@ class TagResult:
     immutable: bool = False  # T: never moves
     status: Status | None = None  # None until writing began
     error: str | None = None  # why it failed, with Status.FAILED
+    owner: str | None = None  # a repair: the version tag whose manifest the tag gets
 
     @property
     def writes(self) -> bool:
@@ -88,11 +89,14 @@ class Result:
     images: list[ImageResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # shown on stderr, not in --json
+    stopped: bool = False  # the run ended with an error (writes.stopped_short)
 
     @property
     def stopped_short(self) -> bool:
         """A write did not happen: the report then says per tag what was done."""
-        return any(t.status not in (None, Status.DONE) for i in self.images for t in i.tags)
+        return self.stopped or any(
+            t.status not in (None, Status.DONE) for i in self.images for t in i.tags
+        )
 
     @property
     def refused(self) -> bool:

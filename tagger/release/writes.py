@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from ..errors import DeadlineExceeded, TaggerError
+from ..errors import DeadlineExceeded, Interrupted, TaggerError
 from .fanout import parallel
 from .report import Result, Status, TagResult
 from .stop import StopFlag
@@ -42,9 +42,28 @@ def _write(result: Result, stop: StopFlag, w: Write) -> None:
     try:
         w.call()
     except TaggerError as e:
-        if not isinstance(e, DeadlineExceeded):  # stopped before the write: not written
+        if not isinstance(e, (DeadlineExceeded, Interrupted)):  # stopped: not written
             w.tag.fail(e.message)
         e.result = result
         raise
     if w.completes:
         w.tag.status = Status.DONE
+
+
+def stopped_short(e: TaggerError, result: Result | None = None) -> None:
+    """A run that ends with an error and a result (the error's, else ``result``)
+    reports per tag what happened: every tag whose write did not happen is ``not
+    written`` (a refused tag has no status of its own and reads so too), the others
+    ``done``; the report goes with the
+    error. A dry run writes nothing by definition and gets no statuses."""
+    result = e.result if e.result is not None else result
+    if result is None or not result.images:
+        return
+    e.result = result
+    if result.dry_run:
+        return
+    result.stopped = True
+    for image in result.images:
+        for t in image.tags:
+            if t.status is None and t.action != "refused":  # refused: says it already
+                t.status = Status.NOT_WRITTEN if t.writes else Status.DONE
