@@ -191,8 +191,8 @@ _HANDLER_MARK = "_tagger_handler"
 
 def setup_logging(debug: bool) -> None:
     """Send log records to stderr through the redacting filter: every record with
-    ``--debug`` (request lines, never headers), else warnings only (as Python's own
-    last-resort handler would print them, but filtered)."""
+    ``--debug`` (request lines, never headers; the libraries' warnings), else
+    tagger's own warnings only."""
     import sys
 
     root = logging.getLogger()
@@ -203,8 +203,18 @@ def setup_logging(debug: bool) -> None:
     handler.addFilter(RedactingFilter())
     handler.setFormatter(logging.Formatter("debug: %(message)s" if debug else "%(message)s"))
     handler.setLevel(logging.DEBUG if debug else logging.WARNING)
+    if not debug:  # the libraries' own lines (urllib3's retries…) only with --debug
+        handler.addFilter(_own_records)
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if debug else logging.WARNING)
-    if debug:
-        for noisy in ("urllib3", "git", "docker"):
-            logging.getLogger(noisy).setLevel(logging.WARNING)
+    for noisy in NOISY:
+        logging.getLogger(noisy).setLevel(logging.WARNING if debug else logging.CRITICAL)
+
+
+NOISY = ("urllib3", "requests", "docker", "git")
+
+
+def _own_records(record: logging.LogRecord) -> bool:
+    """Without --debug, tagger's own warnings only: its errors say what a library's
+    log line would (the retries ran out, the registry is unreachable)."""
+    return record.name == "tagger" or record.name.startswith("tagger.")

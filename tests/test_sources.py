@@ -189,7 +189,7 @@ def test_daemon_rerun_promotion_and_conflicts(
     x = f"tg-x-{repo.head[:10]}:build"
     y = f"tg-y-{repo.head[:10]}:build"
     x_id = daemon_env.build(x, tmp_path / "x", {"payload": b"x\n"}, {REV: repo.head})
-    daemon_env.build(y, tmp_path / "y", {"payload": b"y\n"}, {REV: repo.head})
+    y_id = daemon_env.build(y, tmp_path / "y", {"payload": b"y\n"}, {REV: repo.head})
     a, b, c = registry.new_repo(), registry2.new_repo(), registry.new_repo()
     ta, tb, tc = f"{registry.host}/{a}", f"{registry2.host}/{b}", f"{registry.host}/{c}"
     sha = repo.sha_tag
@@ -210,6 +210,7 @@ def test_daemon_rerun_promotion_and_conflicts(
     before = (registry.state(a), registry2.state(b))
     run = release(tagger, repo, f"docker-daemon:{y}", ta, tb)
     assert run.code == 3 and "already exists" in run.err and "never moves" in run.err
+    assert f"not the daemon image {y_id}" in run.err and "not None" not in run.err
     assert (registry.state(a), registry2.state(b)) == before
     # ... even when the first target is empty: the daemon pushes nothing to it
     run = release(tagger, repo, f"docker-daemon:{y}", tc, tb)

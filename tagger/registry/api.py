@@ -71,10 +71,12 @@ class RegistryClient:
         pool_size: int = 16,
         expired: Callable[[], bool] | None = None,
         remaining: Callable[[], float | None] | None = None,
+        pause: Callable[[float], None] | None = None,
     ) -> None:
         self.registry = registry
         self.transport = Transport(
             registry,
+            pause=pause,
             insecure=insecure,
             verify=verify,
             retries=retries,

@@ -35,7 +35,12 @@ MAX_RETRY_AFTER = 60.0
 USER_AGENT = f"tagger/{__version__}"
 
 
-def _retry_class(remaining: Callable[[], float | None] | None = None) -> type[Any]:
+Pause = Callable[[float], None]  # wait up to N seconds; raise when the run is stopped
+
+
+def _retry_class(
+    remaining: Callable[[], float | None] | None = None, pause: Pause | None = None
+) -> type[Any]:
     from urllib3.exceptions import MaxRetryError
     from urllib3.util.retry import Retry
 
@@ -43,7 +48,8 @@ def _retry_class(remaining: Callable[[], float | None] | None = None) -> type[An
         """urllib3's Retry with every Retry-After wait capped. A registry asking for
         longer than the cap (Docker Hub's rate limit: hours), or than the run's deadline
         leaves, is not retried at all: its answer goes back to the caller at once,
-        which says until when (errors.py)."""
+        which says until when (errors.py). The wait between attempts is ``pause``, so
+        a signal ends it at once (nothing was written meanwhile)."""
 
         def increment(self, method: Any = None, url: Any = None, *args: Any, **kw: Any) -> Any:
             response = kw.get("response")
@@ -60,6 +66,15 @@ def _retry_class(remaining: Callable[[], float | None] | None = None) -> type[An
             value = super().get_retry_after(response)
             return None if value is None else min(float(value), MAX_RETRY_AFTER)
 
+        def sleep(self, response: Any = None) -> None:
+            if pause is None:
+                super().sleep(response)
+                return
+            wait = None
+            if self.respect_retry_after_header and response is not None:
+                wait = self.get_retry_after(response)
+            pause(wait or self.get_backoff_time())
+
     return CappedRetry
 
 
@@ -73,6 +88,7 @@ class Body:
         self._buf = b""  # the current chunk
         self._pos = 0  # how much of it was read
         self.hash = hashlib.sha256()
+        self.pause: Pause | None = None  # consulted between chunks (a signal stops it)
 
     def __len__(self) -> int:
         return self._length
@@ -84,6 +100,8 @@ class Body:
         want = self._length if n is None or n < 0 else n
         while want > 0:
             if self._pos >= len(self._buf):
+                if self.pause is not None:
+                    self.pause(0)
                 chunk = next(self._chunks, None)
                 if chunk is None:
                     break
@@ -148,8 +166,10 @@ class Transport:
         pool_size: int = 16,
         expired: Callable[[], bool] | None = None,
         remaining: Callable[[], float | None] | None = None,
+        pause: Pause | None = None,
     ) -> None:
         self.registry = registry
+        self._pause = pause
         self.insecure = is_insecure(registry, insecure)
         self._base = None if self.insecure else f"https://{registry}"
         self._base_lock = threading.Lock()
@@ -157,7 +177,7 @@ class Transport:
         self.verify = verify
         self.timeout = timeout
         self._expired = expired
-        retry = _retry_class(remaining)(
+        retry = _retry_class(remaining, pause)(
             total=retries,
             connect=retries,
             read=retries,
@@ -245,6 +265,8 @@ class Transport:
             raise errors.deadline_passed(method, self.registry, path)
         session = self.session if retry else self._once
         verify = self.verify_for(url)
+        if isinstance(data, Body):
+            data.pause = self._pause
         try:
             resp = session.request(
                 method,

@@ -37,6 +37,7 @@ def session(
         timeout=cfg.timeout,
         expired=stop.expired,
         remaining=stop.remaining,
+        pause=stop.pause,
     )
     try:
         yield regs, stop

@@ -26,6 +26,7 @@ class StopFlag:
         self.deadline = deadline
         self._deadline_at = None if deadline is None else time.monotonic() + deadline
         self._previous: dict[int, Any] = {}
+        self._stopped = threading.Event()  # set by the first signal
 
     def remaining(self) -> float | None:
         """Seconds left before the deadline (None: no deadline)."""
@@ -49,10 +50,22 @@ class StopFlag:
         if self.signum is not None:
             os._exit(128 + signum)
         self.signum = signum
+        self._stopped.set()
         name = signal.Signals(signum).name
         # os.write: a signal handler must not re-enter a buffered stream mid-write
         msg = f"tagger: {name}: stopping at the next safe point ({name} again stops at once)\n"
         os.write(2, msg.encode())
+
+    def pause(self, seconds: float) -> None:
+        """The transport's wait between retries and between the chunks of an upload:
+        a signal ends it at once. Nothing is written meanwhile (a manifest PUT that
+        got an answer is done), so stopping there is as safe as at a safe point."""
+        if self._stopped.wait(max(seconds, 0.0)):
+            assert self.signum is not None
+            name = signal.Signals(self.signum).name
+            err = Interrupted(self.signum, f"stopped by {name} while a request was retried or sent")
+            err.hint = STOPPED_HINT
+            raise err
 
     def checkpoint(self, result: Result, what: str) -> None:
         """Raise (with the report attached) when a signal came or the deadline passed."""
