@@ -16,7 +16,7 @@ from semver import Version
 
 from .. import gitstate, policy, provenance
 from ..config import Config
-from ..errors import PolicyRefusal, RegistryUnreachable, UsageError
+from ..errors import PolicyRefusal, RegistryUnreachable, TaggerError, UsageError
 from ..identity import Identity
 from ..reference import ImageRef, parse_reference
 from ..registry import Registries, RegistryClient
@@ -225,8 +225,13 @@ def plan(
             pool.submit(read_target, cfg, ident, regs.client(ref.registry), ref, push=push)
             for _, ref in images
         ]
-        targets = [f.result() for f in fut_targets]
         warnings, refusal = _check_source(cfg, ident, src, fut_labels.result)
+        try:
+            targets = [f.result() for f in fut_targets]
+        except TaggerError:
+            if refusal is None:
+                raise
+            raise refusal from None  # the source's refusal first, without a plan then
     found = [
         Target(regs.client(ref.registry), ref.repository, ident.tag in t.tags)
         for (_, ref), t in zip(images, targets)
