@@ -162,13 +162,9 @@ def labels(ctx: Ctx, /, as_json: bool, **opts: Any) -> None:
     from .identity import build_labels, read_identity
 
     allow_dirty = opts.pop("allow_dirty")
-    try:
-        cfg = _config(ctx, **opts)
-        ident = read_identity(cfg, ctx.path, os.environ, allow_dirty=allow_dirty)
-        found = build_labels(ident, ctx.path, os.environ)
-    except TaggerError as e:
-        _report_error(e, as_json)
-        raise
+    cfg = _config(ctx, **opts)  # an error: main reports it (--json, outputs, summary)
+    ident = read_identity(cfg, ctx.path, os.environ, allow_dirty=allow_dirty)
+    found = build_labels(ident, ctx.path, os.environ)
     for hint in ident.state.hints:
         click.echo(f"note: used CI hint: {hint}", err=True)
     click.echo(render.labels_json(found) if as_json else render.labels_text(found))
@@ -233,7 +229,7 @@ def _run(
             if e.result is not None:
                 _report(e.result, as_json, e)
             else:
-                _report_error(e, as_json)
+                _report_error(str(e), e.exit_code, as_json)
             raise
     _report(result, as_json)
 
@@ -294,11 +290,10 @@ def reconcile(ctx: Ctx, /, dry_run: bool, **opts: Any) -> None:
 
 def _report(result: Result, as_json: bool, error: TaggerError | None = None) -> None:
     """The report: ``--json`` on stdout, the rest on stderr; in GitHub Actions also
-    the step outputs and summary (with the error that ended the run, if one did), and
-    warnings as annotations."""
+    the step outputs and summary, and warnings as annotations."""
     from . import render
 
-    _state.reported = True
+    _state["reported"] = True
     err = None if error is None else (str(error), error.exit_code)
     if as_json:
         click.echo(render.json_text(result, err))
@@ -312,33 +307,19 @@ def _report(result: Result, as_json: bool, error: TaggerError | None = None) -> 
     for line in render.table(result):  # every cell already printable
         click.echo(line, err=True)
     github.write_outputs(render.outputs(result, err), os.environ)
-    text = render.summary(result)
-    if error is not None:
-        text += render.error_summary(str(error), error.exit_code)
-    github.write_summary(text, os.environ)
+    github.write_summary(render.summary(result, err), os.environ)
 
 
-def _report_error(e: TaggerError, as_json: bool) -> None:
-    """An error with no plan to show: ``--json`` and the ``json`` output are the error
-    object, the summary says what failed (the message itself is printed by main)."""
-    _error_outputs(str(e), e.exit_code, as_json)
+_state = {"reported": False}  # this run's one report (--json object, outputs) is out
 
 
-class _State:
-    reported = False  # this run's one report (--json object, outputs) is out
-
-
-_state = _State()
-
-
-def _error_outputs(message: str, exit_code: int, as_json: bool) -> None:
-    """The error object on stdout (with --json, unless this run printed its one object
-    already) and as the ``json`` output; the summary says what failed."""
+def _report_error(message: str, exit_code: int, as_json: bool) -> None:
+    """No plan to show: ``--json`` and the ``json`` output are the error object."""
     from . import render
 
-    if _state.reported:
+    if _state["reported"]:
         return
-    _state.reported = True
+    _state["reported"] = True
     doc = render.error_json(message, exit_code)
     if as_json:
         click.echo(doc)
@@ -350,13 +331,13 @@ def main(argv: list[str] | None = None) -> int:
     """The entry point: the only place a TaggerError becomes an exit code."""
     args = sys.argv[1:] if argv is None else argv
     debug, as_json = "--debug" in args, "--json" in args
-    _state.reported = False
+    _state["reported"] = False
     try:
         cli.main(args=args, prog_name="tagger", standalone_mode=False)
         return 0
-    except click.exceptions.Abort:
-        click.echo("tagger: stopped", err=True)
-        _error_outputs("stopped", 130, as_json)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        click.echo("tagger: stopped by SIGINT", err=True)
+        _report_error("stopped by SIGINT", 130, as_json)
         return 130
     except click.exceptions.Exit as e:
         return int(e.exit_code)
@@ -364,23 +345,19 @@ def main(argv: list[str] | None = None) -> int:
         e.show()
         github.annotate(e.format_message(), os.environ)
         code = 2 if isinstance(e, click.UsageError) else int(e.exit_code)
-        _error_outputs(redact(e.format_message()), code, as_json)
+        _report_error(redact(e.format_message()), code, as_json)
         return code
     except TaggerError as e:
         _error(e, debug)
-        _error_outputs(str(e), e.exit_code, as_json)  # when raised outside a command's run
+        _report_error(str(e), e.exit_code, as_json)  # when raised outside a command's run
         return e.exit_code
-    except KeyboardInterrupt:
-        click.echo("tagger: stopped by SIGINT", err=True)
-        _error_outputs("stopped by SIGINT", 130, as_json)
-        return 130
     except Exception as e:  # noqa: BLE001 - the last resort: one line, exit 1
         if debug:
             import traceback
 
             click.echo(printable(redact(traceback.format_exc()), lines=True).rstrip(), err=True)
         text = printable(redact(f"unexpected error: {type(e).__name__}: {e}"))
-        _error_outputs(text, 1, as_json)
+        _report_error(text, 1, as_json)
         text += "\nrerun with --debug for a traceback, and report it"
         if not github.annotate(text, os.environ):
             click.echo(f"tagger: {text}", err=True)

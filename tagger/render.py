@@ -129,7 +129,7 @@ def _digest(d: str | None) -> str:
     return code(short_digest(d)) if d else "-"
 
 
-def summary(result: Result) -> str:
+def summary(result: Result, error: tuple[str, int] | None = None) -> str:
     """A Markdown report: what was published, and one table row per image and tag."""
     lines = []
     if result.command == "reconcile":
@@ -156,7 +156,8 @@ def summary(result: Result) -> str:
                 f"| {code(image.name)} | {code(t.tag)} | {cell(t.action + status)} | "
                 f"{_digest(t.from_digest)} → {_digest(t.to_digest)} | {cell(t.reason)} |"
             )
-    return "\n".join(lines) + "\n\n"
+    text = "\n".join(lines) + "\n\n"
+    return text if error is None else text + error_summary(*error)  # the run ended so
 
 
 # --- tagger labels ----------------------------------------------------------------

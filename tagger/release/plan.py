@@ -130,17 +130,18 @@ def line_owners(
     cfg: Config, ident: Identity, tags: set[str], planned: list[policy.Move]
 ) -> dict[str, str]:
     """§4: the floating tags of V's lines that stay (a newer version owns their line),
-    that exist, and the version each belongs to: they are checked, and pointed back
+    that exist, and the tag of the version each belongs to: they are checked, and pointed back
     when found elsewhere (an earlier run that raced a newer one and was killed)."""
     version = ident.version
     if version is None or not policy.is_stable(version) or ident.state.dirty:
         return {}
-    published = policy.published_versions(tags) | {version}
+    published = policy.published_versions(tags)  # version -> the tag that stands for it
+    published.setdefault(version, ident.tag)
     owners = policy.reconcile_targets(
         published, major_zero=cfg.major_zero, latest=cfg.latest.kind == "highest"
     )
     return {
-        m.tag: str(owners[m.tag])
+        m.tag: published[owners[m.tag]]
         for m in planned[1:]
         if not m.moves and m.tag in tags and m.tag in owners and owners[m.tag] > version
     }
