@@ -21,7 +21,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import GIT_ENV, REQUIRE
+from support.git import GIT_ENV
+from support.registry import REQUIRE
 
 ROOT = Path(__file__).resolve().parent.parent
 DIST = "oci-tagger"  # the PyPI name; import package and command: tagger
