@@ -216,6 +216,7 @@ def _run(
         ca_cert=ca_cert,
         stdin=sys.stdin,
         env=os.environ,
+        pull_request=github.pull_request(os.environ),
     ) as (regs, stop):
         try:
             ident = (

@@ -42,6 +42,9 @@ class Config:
     timeout: float = 30.0  # seconds per request
     deadline: float = 600.0  # seconds for the whole run
     file: str | None = None  # where the file settings came from, for messages
+    # the fields whose value came from that file (not overridden by the environment or a
+    # flag): a pull request can edit them, so on one they are trusted less (session.py)
+    from_file: frozenset[str] = frozenset()
 
 
 _KEYS = {
@@ -177,6 +180,7 @@ def load(
     """Merge defaults, the file, the environment and flags (``None`` flags are unset)."""
     values: dict[str, Any] = {}
     cfg = Config()
+    outside: set[str] = set()  # fields set by the environment or a flag
     found = find_file(start, root)
     if found:
         path, table = found
@@ -202,6 +206,7 @@ def load(
         if var in env and (env[var] != "" or name in ("tag_prefix", "sha_prefix")):
             hint = f"fix or unset {var}"
             values[name] = _anchor(name, _coerce(name, env[var], var, hint), start)
+            outside.add(name)
     known = {f.name for f in fields(Config)}
     for name, value in flags.items():
         if value is None or value == ():
@@ -212,7 +217,9 @@ def load(
         )
         hint = f"pass {flag} a valid value"
         values[name] = _anchor(name, _coerce(name, value, flag, hint), start)
-    return replace(cfg, **values)
+        outside.add(name)
+    from_file = frozenset(values) - outside - {"file"}
+    return replace(cfg, **values, from_file=from_file)
 
 
 def load_at(path: str, env: Mapping[str, str], flags: Mapping[str, Any]) -> Config:

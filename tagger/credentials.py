@@ -14,6 +14,11 @@ Any other registry (a ``--source`` on another host) gets the Docker config only:
 credentials a pipeline passes for its target are never sent to another registry's
 auth server.
 
+On a pull request (GitHub Actions) a registry named only by a repository file (an
+``image`` or ``source`` in ``.tagger.toml`` / ``pyproject.toml``, which the pull request
+can edit) gets no credentials at all: the resolver is given the registries the caller
+named (flags, environment) and answers None for any other, saying so on stderr once.
+
 The Docker config is parsed and matched by the docker SDK's ``docker.auth`` (no daemon
 involved; imported only when a registry asks for credentials), so keys are matched as
 docker does (``https://index.docker.io/v1/`` is Docker Hub, a URL key matches its
@@ -298,10 +303,15 @@ class Resolver:
         explicit: Credentials | None,
         targets: frozenset[str],
         env: Mapping[str, str],
+        *,
+        allowed: frozenset[str] | None = None,
+        withheld: str = "",
     ) -> None:
         self.explicit = explicit
         self.targets = targets
         self.env = env
+        self.allowed = allowed  # None: every registry; else only these get credentials
+        self.withheld = withheld  # why the others get none (a pull request), for the note
         self._cache: dict[str, Credentials | None] = {}
         self._lock = threading.Lock()
 
@@ -312,6 +322,9 @@ class Resolver:
             return self._cache[registry]
 
     def _lookup(self, registry: str) -> Credentials | None:
+        if self.allowed is not None and registry not in self.allowed:
+            log.warning("note: %s", self.withheld.replace("{registry}", registry))
+            return None
         if self.explicit is not None and registry in self.targets:
             log.debug(
                 "credentials for %s: %s from %s",
@@ -333,8 +346,12 @@ def resolver(
     password_stdin: bool,
     stdin: TextIO,
     env: Mapping[str, str],
+    allowed: frozenset[str] | None = None,
+    withheld: str = "",
 ) -> Resolver:
     """The lookup for a run: explicit credentials for the registries of ``images``, the
-    Docker config for every registry."""
+    Docker config for every registry; with ``allowed``, none for any other registry
+    (``withheld``, with ``{registry}``, says why on stderr)."""
     targets = frozenset(parse_reference(i, allow_tag=False).registry for i in images)
-    return Resolver(explicit(username, password_stdin, stdin, env), targets, env)
+    creds = explicit(username, password_stdin, stdin, env)
+    return Resolver(creds, targets, env, allowed=allowed, withheld=withheld)

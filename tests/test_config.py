@@ -52,6 +52,10 @@ untracked-dirty = true
         major_zero=True,
         untracked_dirty=True,
         file=str(f),
+        from_file=frozenset(
+            {"images", "source", "tag_prefix", "sha_prefix", "sha_length", "latest"}
+            | {"major_zero", "untracked_dirty"}
+        ),
     )
 
 

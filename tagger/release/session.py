@@ -1,15 +1,23 @@
 """What a run against registries needs, set up from the configuration: the logins
 (credentials.py), the trusted CAs (tls.py), one client per registry host, and the
-safe points (signals, deadline), installed for the run and restored after it."""
+safe points (signals, deadline), installed for the run and restored after it.
+
+On a pull request (``pull_request``, from github.py) credentials go only to the
+registries the caller named: those of images and a ``docker://`` source given by a flag
+or the environment. A registry named only by the repository's file, which the pull
+request can edit, gets none (credentials.py says so on stderr)."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import TextIO
 
 from .. import credentials, tls
 from ..config import Config
+from ..errors import UsageError
+from ..reference import parse_reference
 from ..registry import Registries
 from .stop import StopFlag
 
@@ -23,9 +31,24 @@ def session(
     ca_cert: str | None,
     stdin: TextIO,
     env: Mapping[str, str],
+    pull_request: str | None = None,
 ) -> Iterator[tuple[Registries, StopFlag]]:
+    allowed, withheld = None, ""
+    if pull_request:
+        allowed = named_by_caller(cfg)
+        file = Path(cfg.file).name if cfg.file else "the repository's file"
+        withheld = (
+            f"{pull_request}: no credentials sent to {{registry}}, named only by {file};"
+            " pass -i (or --source) to use them"
+        )
     login = credentials.resolver(
-        cfg.images, username=username, password_stdin=password_stdin, stdin=stdin, env=env
+        cfg.images,
+        username=username,
+        password_stdin=password_stdin,
+        stdin=stdin,
+        env=env,
+        allowed=allowed,
+        withheld=withheld,
     )
     stop = StopFlag(cfg.deadline)
     stop.install()
@@ -44,3 +67,18 @@ def session(
     finally:
         stop.restore()
         regs.close()
+
+
+def named_by_caller(cfg: Config) -> frozenset[str]:
+    """The registries of the images and the ``docker://`` source that came from a flag
+    or the environment, not from the repository's file."""
+    refs = [] if "images" in cfg.from_file else list(cfg.images)
+    if cfg.source and "source" not in cfg.from_file and cfg.source.startswith("docker://"):
+        refs.append(cfg.source.removeprefix("docker://"))
+    hosts = set()
+    for ref in refs:
+        try:
+            hosts.add(parse_reference(ref).registry)
+        except UsageError:  # said when the image or source is used
+            continue
+    return frozenset(hosts)
