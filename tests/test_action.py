@@ -19,9 +19,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:
+    import tomli as tomllib
+
 import pytest
 import requests
 import yaml
+from packaging.markers import Marker
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 from support.daemon import Daemon
 from support.ghactions import ActionRun, Runner, condition, substitute
 from support.git import GIT_ENV, Repo
@@ -365,8 +373,161 @@ def test_a_runner_without_python_3_10_gets_actions_setup_python(
     origin = Repo(tmp_path / "origin")
     ws = shallow_clone(origin, tmp_path / "workspace")
     env = {**job_env(GITHUB_REF="refs/heads/main", GITHUB_SHA=origin.head), "PATH": "/nonexistent"}
-    with pytest.raises(AssertionError, match="would run `uses: actions/setup-python@v5`"):
+    with pytest.raises(
+        AssertionError, match=r"would run `uses: actions/setup-python@[0-9a-f]{40}`"
+    ):
         run_action(runner_temp, ws, env, image="127.0.0.1:1/app")
+
+
+# --- the action's supply chain: hashed lock, pinned actions, content-keyed venv -------
+LOCK = ROOT / "requirements" / "action.txt"
+
+
+def locked() -> dict[str, tuple[str, str, list[str]]]:
+    """requirements/action.txt: name -> (version, marker, hashes)."""
+    entries: dict[str, tuple[str, str, list[str]]] = {}
+    text = re.sub(r"\\\n", " ", LOCK.read_text())  # join continued lines
+    for line in text.splitlines():
+        line = line.split(" #", 1)[0].strip()
+        if not line or line.startswith("#"):
+            continue
+        m = re.fullmatch(r"([A-Za-z0-9._-]+)==(\S+)(?:\s*;\s*(.*?))?((?:\s+--hash=\S+)*)", line)
+        assert m, f"{LOCK.name}: not an exact pin with hashes: {line!r}"
+        hashes = m[4].split()
+        assert hashes and all(re.fullmatch(r"--hash=sha256:[0-9a-f]{64}", h) for h in hashes), line
+        entries[canonicalize_name(m[1])] = (m[2], m[3] or "", hashes)
+    return entries
+
+
+def test_lock_pins_every_dependency_with_hashes() -> None:
+    """Every runtime dependency in pyproject.toml and every build requirement (the
+    action builds tagger from its checkout) is pinned in the lock within its range,
+    with a sha256 on every line; a dependency with a marker carries it."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    lock = locked()
+    needed = [Requirement(r) for r in project["project"]["dependencies"]]
+    needed += [Requirement(r) for r in project["build-system"]["requires"]]
+    for req in needed:
+        name = canonicalize_name(req.name)
+        assert name in lock, f"{req} is not in {LOCK.relative_to(ROOT)}: run scripts/lock-action"
+        version, marker, _ = lock[name]
+        assert req.specifier.contains(version, prereleases=True), (req, version)
+        if req.marker:
+            assert marker and Marker(marker) == req.marker, (req, marker)
+    assert lock["tomli"][1], "tomli is for Python 3.10 only"
+    # the transitive ones too: the HTTP stack and GitPython's, charset-normalizer with a
+    # hash for each of its platform wheels
+    for name in ("certifi", "idna", "charset-normalizer", "gitdb", "smmap", "packaging"):
+        assert name in lock, name
+    assert len(lock["charset-normalizer"][2]) > 10
+
+
+def uses_lines(path: Path) -> list[str]:
+    found: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("uses"), str):
+                found.append(node["uses"])
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(yaml.safe_load(path.read_text()))
+    return found
+
+
+def test_third_party_actions_are_pinned_to_commit_shas() -> None:
+    files = [ROOT / "action.yml", *WORKFLOWS]
+    uses = {(f.name, u) for f in files for u in uses_lines(f)}
+    assert ("action.yml", next(u for _, u in uses if "setup-python" in u)) in uses
+    for name, u in sorted(uses):
+        if u.startswith("./"):
+            continue  # this repository's own action
+        assert re.fullmatch(r"[\w.-]+/[\w./-]+@[0-9a-f]{40}", u), f"{name}: {u} is not a SHA pin"
+    for f in files:  # each pin says which version it is
+        for line in f.read_text().splitlines():
+            if re.search(r"uses: [^.].*@[0-9a-f]{40}", line):
+                assert re.search(r"@[0-9a-f]{40} # v\d+\.\d+\.\d+$", line), (f.name, line)
+
+
+def venv_key(action_dir: Path, tmp_path: Path) -> str:
+    """The action's venv-key step, run as written, on ACTION_DIR."""
+    spec = yaml.safe_load((ROOT / "action.yml").read_text())
+    step = next(s for s in spec["runs"]["steps"] if s.get("id") == "venv-key")
+    out = tmp_path / f"output-{secrets.token_hex(4)}"
+    env = {**os.environ, "PYTHON": sys.executable, "GITHUB_ACTION_PATH": str(action_dir),
+           "GITHUB_OUTPUT": str(out)}  # fmt: skip
+    proc = bash(step["run"], tmp_path, env)
+    assert proc.returncode == 0, proc.stderr
+    key = out.read_text().strip().removeprefix("key=")
+    assert re.fullmatch(r"[0-9a-f]{64}", key), out.read_text()
+    return key
+
+
+def test_venv_key_follows_content_not_path(tmp_path: Path) -> None:
+    def copy(dest: Path) -> Path:
+        for name in ("action.yml", "pyproject.toml"):
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, dest / name)
+        for name in ("requirements", "tagger"):
+            shutil.copytree(ROOT / name, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+        return dest
+
+    a, b = copy(tmp_path / "a"), copy(tmp_path / "checkout" / "b")
+    key = venv_key(a, tmp_path)
+    assert venv_key(b, tmp_path) == key  # another path, the same content
+    (b / "tagger" / "__pycache__").mkdir()
+    (b / "tagger" / "__pycache__" / "cli.cpython-311.pyc").write_bytes(b"bytecode")
+    assert venv_key(b, tmp_path) == key  # bytecode is no content
+    with (b / "tagger" / "cli.py").open("a") as f:
+        f.write("# changed\n")
+    changed = venv_key(b, tmp_path)
+    assert changed != key
+    with (b / "requirements" / "action.txt").open("a") as f:
+        f.write("# changed\n")
+    assert venv_key(b, tmp_path) not in (key, changed)
+    (a / "tagger" / "new_module.py").write_text("")
+    assert venv_key(a, tmp_path) != key
+
+
+def test_action_installs_from_the_lock_once_per_content(tmp_path: Path) -> None:
+    """A fresh runner installs exactly the locked versions (and pip finds nothing
+    missing); the second run in the job reuses that environment."""
+    origin = Repo(tmp_path / "origin")
+    ws = shallow_clone(origin, tmp_path / "workspace")
+    env = job_env(GITHUB_EVENT_NAME="push", GITHUB_REF="refs/heads/main", GITHUB_SHA=origin.head)
+    temp = tmp_path / "runner-temp"
+    temp.mkdir()
+
+    first = run_action(temp, ws, env, command="labels")
+    assert first.code == 0, first.log
+    install = next(s for s in first.steps if s.id == "install")
+    assert "tagger: installing into" in install.stdout, first.log
+    venv = temp / "tagger-action-venv"
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "--disable-pip-version-check"]
+    frozen = subprocess.run(
+        [*pip, "freeze", "--all"], capture_output=True, text=True, check=True
+    ).stdout
+    installed = {
+        canonicalize_name(n): v
+        for n, _, v in (line.partition("==") for line in frozen.splitlines() if "==" in line)
+    }
+    expected = {
+        n: v for n, (v, marker, _) in locked().items() if not marker or Marker(marker).evaluate()
+    }
+    assert {n: installed.get(n) for n in expected} == expected
+    assert set(installed) - set(expected) <= {"pip", "oci-tagger"}
+    check = subprocess.run([*pip, "check"], capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+
+    second = run_action(temp, ws, env, command="labels")
+    assert second.code == 0, second.log
+    install = next(s for s in second.steps if s.id == "install")
+    assert "tagger: reusing" in install.stdout and "installing" not in install.stdout
+    assert second.outputs["sha-tag"] == first.outputs["sha-tag"] == origin.sha_tag
 
 
 def test_working_directory_and_comma_separated_images(
