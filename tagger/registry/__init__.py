@@ -10,7 +10,8 @@
 
 from __future__ import annotations
 
+from .abort import abort_reads, arm
 from .api import RegistryClient
 from .pool import Registries
 
-__all__ = ["RegistryClient", "Registries"]
+__all__ = ["RegistryClient", "Registries", "abort_reads", "arm"]

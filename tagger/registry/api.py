@@ -23,14 +23,16 @@ from ..oci import MANIFEST_TYPES, Manifest, manifest_problem, sha256_digest
 from ..policy import DOCKER_TAG_RE
 from . import errors
 from .auth import Auth, no_credentials
-from .transport import Body, Transport
+from .body import Body
+from .transport import ERROR_LIMIT, Transport
 
 if TYPE_CHECKING:
     import requests
 
 log = logging.getLogger("tagger.registry")
 
-CHUNK = 1 << 20
+MANIFEST_LIMIT = 4 << 20  # as containerd: no real manifest comes near it
+TAGS_LIMIT = 16 << 20  # one page of tags/list
 MANIFEST_ACCEPT = ", ".join(MANIFEST_TYPES)
 MOUNT_REFUSED = (401, 403, 404)  # Harbor: 401 outside the token's projects; others 403/404
 REDIRECTS = (307, 308)
@@ -48,11 +50,6 @@ def scope(repo: str, pushing: bool) -> str:
     """The scope a read needs: pull, or pull,push when the run will write too (one
     token then serves the reads and the writes)."""
     return push(repo) if pushing else pull(repo)
-
-
-def _origin(url: str) -> tuple[str, str]:
-    parts = urllib.parse.urlsplit(url)
-    return parts.scheme.lower(), parts.netloc.lower()
 
 
 class RegistryClient:
@@ -109,19 +106,23 @@ class RegistryClient:
         stream: bool = False,
         retry: bool = True,
         url: str | None = None,
+        limit: int = ERROR_LIMIT,
     ) -> requests.Response:
         """Send one API call; answer 401 challenges once; raise on statuses not in ``ok``.
+        Credentials go to the registry's own origin only (a ``Location``, ``Link`` or
+        redirect elsewhere gets none); an HTTPS registry cannot send tagger to plain
+        HTTP. Unless ``stream``, the answer is read up to ``limit`` bytes.
         ``retry=False`` sends it once (streamed uploads cannot be replayed). A body
         factory (``data`` callable) opens the body anew for each attempt, so a streamed
         upload answered 401 (a token expired or revoked) or 307/308 (go elsewhere) is
         sent once more, with a fresh token or to the new location."""
         target = url or self.transport.base + path
-        origin = _origin(target)
         wanted = tuple(scopes)
         for attempt in (1, 2):
+            own = self._check_target(target)
             body = data() if callable(data) else data
             hdrs = dict(headers or {})
-            sent = self.auth.header(wanted) if _origin(target) == origin else None
+            sent = self.auth.header(wanted) if own else None
             if sent:
                 hdrs["Authorization"] = sent
             resp = self.transport.send(
@@ -133,9 +134,17 @@ class RegistryClient:
                 stream=stream,
                 retry=retry,
                 follow=not callable(data),
+                limit=limit,
             )
+            if stream and resp.status_code not in ok:
+                resp._content = self.transport.read(resp, ERROR_LIMIT)
             again = attempt == 1 and not isinstance(data, Body)
-            if again and resp.status_code == 401 and self.auth.answer(resp, sent, wanted):
+            if (
+                again
+                and resp.status_code == 401
+                and self.transport.same_origin(resp.url)  # never a redirect target's
+                and self.auth.answer(resp, sent, wanted)
+            ):
                 resp.close()
                 continue
             if again and resp.status_code in REDIRECTS and resp.headers.get("Location"):
@@ -147,6 +156,14 @@ class RegistryClient:
                 return resp
             raise errors.status_error(method, self.registry, path, resp, wanted, self.auth.creds())
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _check_target(self, url: str) -> bool:
+        """Is ``url`` the registry's own origin? Refused when it leaves HTTPS."""
+        if self.transport.same_origin(url):
+            return True
+        if self.transport.origin[0] == "https" and not url.lower().startswith("https://"):
+            raise errors.insecure_location(self.registry, url)
+        return False
 
     # --- API calls ------------------------------------------------------------
     def ping(self, *, retry: bool = True) -> None:
@@ -160,6 +177,7 @@ class RegistryClient:
             f"/v2/{repo}/manifests/{ref}",
             scopes=(scope(repo, push),),
             headers={"Accept": MANIFEST_ACCEPT},
+            limit=MANIFEST_LIMIT,
         )
         problem = manifest_problem(resp.content, resp.headers.get("Content-Type"))
         if problem:
@@ -225,7 +243,13 @@ class RegistryClient:
         seen: set[str] = set()
         while True:
             resp = self.request(
-                "GET", f"/v2/{repo}/tags/list", scopes=wanted, url=url, params=params, ok=(200, 404)
+                "GET",
+                f"/v2/{repo}/tags/list",
+                scopes=wanted,
+                url=url,
+                params=params,
+                ok=(200, 404),
+                limit=TAGS_LIMIT,
             )
             if resp.status_code == 404:
                 if must_exist and not tags:
@@ -260,7 +284,9 @@ class RegistryClient:
             raise errors.not_the_api(
                 self.registry, where, f"{resp.status_code} without a Location header"
             )
-        return urllib.parse.urljoin(resp.url, location)
+        url = urllib.parse.urljoin(resp.url, location)
+        self._check_target(url)  # an HTTPS registry cannot send an upload to plain HTTP
+        return url
 
     def blob_exists(self, repo: str, digest: str) -> bool:
         try:
@@ -300,9 +326,13 @@ class RegistryClient:
         digest: str,
         open_chunks: Callable[[], Iterator[bytes]],
         size: int,
+        *,
+        source: str = "its source",
     ) -> None:
-        """Finish an upload session with one streamed PUT (monolithic, never in memory);
-        ``open_chunks`` opens the blob, again when the PUT has to be sent again."""
+        """Finish an upload session with one streamed PUT (monolithic, never in memory)
+        of exactly ``size`` bytes with ``digest`` (body.Body); ``open_chunks`` opens the
+        blob, again when the PUT has to be sent again."""
+        what = f"blob {digest} from {source}"
         sep = "&" if "?" in location else "?"
         url = f"{location}{sep}digest={urllib.parse.quote(digest)}"
         self.request(
@@ -310,7 +340,7 @@ class RegistryClient:
             "/v2/" + repo + "/blobs/uploads/…",
             scopes=(push(repo),),
             url=url,
-            data=lambda: Body(open_chunks(), size),
+            data=lambda: Body(open_chunks(), size, digest, what),
             headers={"Content-Type": "application/octet-stream"},
             ok=(201, 204),
             retry=False,
@@ -320,14 +350,7 @@ class RegistryClient:
         """A blob's content in chunks. The GET is sent now, so a missing blob raises
         here rather than in the middle of an upload that streams it."""
         resp = self.request("GET", f"/v2/{repo}/blobs/{digest}", scopes=(pull(repo),), stream=True)
-
-        def chunks() -> Iterator[bytes]:
-            try:
-                yield from resp.iter_content(CHUNK)
-            finally:
-                resp.close()
-
-        return chunks()
+        return self.transport.chunks(resp, f"{self.registry}/{repo}@{digest}")
 
     def read_blob(self, repo: str, digest: str, *, limit: int = 16 << 20) -> bytes:
         """A small blob (an image config) in memory, checked against its digest."""

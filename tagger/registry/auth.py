@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import datetime
+import ipaddress
 import logging
 import threading
 import time
@@ -23,7 +24,6 @@ from typing import TYPE_CHECKING, Any
 
 from ..credentials import CredentialLookup, Credentials
 from ..redact import register as register_secret
-from ..reference import is_loopback
 from . import errors
 from .challenge import parse_challenge
 from .transport import Transport
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("tagger.registry")
 
 Scopes = tuple[str, ...]
+METADATA_HOSTS = frozenset({"metadata.google.internal", "metadata"})  # cloud metadata names
 
 DEFAULT_LIFETIME = 60.0  # the token spec's default for a missing expires_in
 RENEW_BEFORE = 30.0  # renew when this much (at most 10% of the lifetime) is left
@@ -141,14 +142,7 @@ class Auth:
         if not realm:
             raise errors.no_realm(self.registry)
         creds = self.creds()
-        realm_host = urllib.parse.urlsplit(realm).netloc
-        if (
-            creds is not None
-            and realm.lower().startswith("http://")
-            and self.transport.base.startswith("https://")
-            and not is_loopback(realm_host)
-        ):
-            raise errors.plain_http_realm(self.registry, realm_host)
+        realm_host = self._check_realm(realm)
         query: list[tuple[str, str]] = []
         if "service" in params:
             query.append(("service", params["service"]))
@@ -163,19 +157,52 @@ class Auth:
                 client_id="tagger",
                 scope=" ".join(scopes),
             )
-            resp = self.transport.send("POST", realm, headers={}, data=form, what=what)
+            resp = self.transport.send(
+                "POST", realm, headers={}, data=form, what=what, follow=False
+            )
         if resp is None or resp.status_code in NO_OAUTH:
             if resp is not None:  # no OAuth2 there: GET with Basic credentials
                 log.debug("token %s -> %s to POST: GET", realm_host, resp.status_code)
                 resp.close()
             resp = self.transport.send(
-                "GET", realm, headers={}, params=query, what=what, auth=_basic(creds)
+                "GET",
+                realm,
+                headers={},
+                params=query,
+                what=what,
+                auth=_basic(creds),
+                follow=False,
             )
         log.debug("token %s -> %s", realm_host, resp.status_code)
         return self._token_from(resp)
 
+    def _check_realm(self, realm: str) -> str:
+        """The realm's host, when tagger may send credentials there: HTTPS (plain HTTP
+        only for a plain-HTTP registry), and not a link-local or unspecified address
+        (a cloud metadata service) unless the registry itself is there."""
+        parts = urllib.parse.urlsplit(realm)
+        scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+        if scheme not in ("http", "https") or not host:
+            raise errors.bad_realm(self.registry, realm, "not an http(s) URL")
+        if scheme == "http" and self.transport.origin[0] == "https" and not self.transport.insecure:
+            raise errors.plain_http_realm(self.registry, parts.netloc)
+        try:
+            ip = ipaddress.ip_address(host)
+        except ValueError:
+            ip = None
+        if (
+            (ip is not None and (ip.is_link_local or ip.is_unspecified)) or host in METADATA_HOSTS
+        ) and host != self.transport.origin[1].strip("[]"):
+            raise errors.bad_realm(
+                self.registry, realm, "a link-local or unspecified address (cloud metadata)"
+            )
+        return parts.netloc
+
     def _token_from(self, resp: requests.Response) -> tuple[str, float]:
         """The token and how many seconds it lives."""
+        if 300 <= resp.status_code < 400:
+            realm_host = urllib.parse.urlsplit(resp.url).netloc
+            raise errors.token_redirect(self.registry, realm_host, resp.status_code)
         if resp.status_code in (401, 403):
             raise errors.auth_failed(self.registry, self.creds(), resp.status_code)
         if resp.status_code != 200:

@@ -11,20 +11,46 @@ imported on the first request, never at start-up.
 Loopback hosts and those named with --insecure-registry are contacted as Docker does:
 HTTPS without certificate verification, and plain HTTP when the first contact finds the
 port does not speak TLS (decided once per host, on first use of ``base``).
+
+What a registry (or a host it sends tagger to) cannot make tagger do (docs/security.md):
+
+- Environment: ``~/.netrc`` is never read (``trust_env`` is off: a netrc entry would
+  replace tagger's Authorization header); HTTPS_PROXY/HTTP_PROXY/NO_PROXY are still
+  honoured, passed explicitly per request, and loopback is never proxied.
+- Redirects are followed for GET and HEAD only; requests drops the Authorization
+  header when one leads to another origin (scheme, host, port) and, without
+  ``trust_env``, never adds one back. ``same_origin`` is what api.py and auth.py use to
+  send credentials, and to learn challenges, for the registry's own origin only.
+- Every answer is read with ``stream=True`` and a limit (``read``): a body over its
+  limit is an error naming the registry and the limit, never held whole in memory.
+- Time: each socket read waits at most ``min(timeout, time left before the
+  deadline)``, and reading one body stops when the deadline passes, so a registry that
+  drips a byte at a time cannot hold a run past ``--deadline``.
+- Signals: every connection registers itself (``_tracked_pools``); ``abort_reads``
+  (called by the SIGINT/SIGTERM handler when no write is in flight, release/stop.py)
+  shuts their sockets down and forbids new connections, so a request stuck on a silent
+  or dripping server ends at once in every thread, and the handler's ``Interrupted``
+  stops the run with 130/143. (Connections through an HTTP(S) proxy are not tracked:
+  a stuck request through a proxy ends at its timeout.)
+- Uploads: ``body.Body`` sends exactly the manifest's ``size`` bytes and checks the digest
+  before its last byte leaves (see there); a failed upload's connection is closed
+  (urllib3 discards a connection on any error raised while sending).
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 import urllib.parse
 from collections.abc import Callable, Iterator
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 from .. import __version__
 from ..reference import is_insecure
 from . import errors
+from .abort import check_aborted, track
+from .body import Body
+from .origin import origin, proxies_for
 
 if TYPE_CHECKING:
     import requests
@@ -33,6 +59,36 @@ log = logging.getLogger("tagger.registry")
 
 MAX_RETRY_AFTER = 60.0
 USER_AGENT = f"tagger/{__version__}"
+STEP = 1 << 16  # one read from a socket
+READS = ("GET", "HEAD")
+ERROR_LIMIT = 64 << 10  # error bodies, token answers, anything not named below
+
+
+def _tracked_pools() -> dict[str, Any]:
+    """urllib3's connection pools, with connections that register themselves (for
+    ``abort_reads``) and refuse to connect once the run is stopping."""
+    from urllib3.connection import HTTPConnection, HTTPSConnection
+    from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+    class Conn(HTTPConnection):
+        def connect(self) -> None:
+            check_aborted(f"connecting to {self.host}")
+            super().connect()
+            track(self)
+
+    class TlsConn(HTTPSConnection):
+        def connect(self) -> None:
+            check_aborted(f"connecting to {self.host}")
+            super().connect()
+            track(self)
+
+    class Pool(HTTPConnectionPool):
+        ConnectionCls = Conn
+
+    class TlsPool(HTTPSConnectionPool):
+        ConnectionCls = TlsConn
+
+    return {"http": Pool, "https": TlsPool}
 
 
 Pause = Callable[[float], None]  # wait up to N seconds; raise when the run is stopped
@@ -78,41 +134,19 @@ def _retry_class(
     return CappedRetry
 
 
-class Body:
-    """A file-like body of known length streamed from a source, so requests sends
-    Content-Length and never holds a whole blob in memory."""
+def _adapter(retry: Any, pool_size: int, context: Any = None) -> Any:
+    """requests' adapter over tracked connection pools (``abort_reads``); with an SSL
+    ``context``, that context for every HTTPS connection."""
+    from requests.adapters import HTTPAdapter
 
-    def __init__(self, chunks: Iterator[bytes], length: int) -> None:
-        self._chunks = chunks
-        self._length = length
-        self._buf = b""  # the current chunk
-        self._pos = 0  # how much of it was read
-        self.hash = hashlib.sha256()
-        self.pause: Pause | None = None  # consulted between chunks (a signal stops it)
+    class Adapter(HTTPAdapter):
+        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+            if context is not None:
+                kwargs["ssl_context"] = context
+            super().init_poolmanager(*args, **kwargs)
+            self.poolmanager.pool_classes_by_scheme = _tracked_pools()
 
-    def __len__(self) -> int:
-        return self._length
-
-    def read(self, n: int = -1) -> bytes:
-        """Up to ``n`` bytes, cut from the source's chunks without joining them (only
-        pieces of the requested size are allocated, so memory stays flat)."""
-        parts: list[bytes] = []
-        want = self._length if n is None or n < 0 else n
-        while want > 0:
-            if self._pos >= len(self._buf):
-                if self.pause is not None:
-                    self.pause(0)
-                chunk = next(self._chunks, None)
-                if chunk is None:
-                    break
-                self._buf, self._pos = chunk, 0
-            piece = self._buf[self._pos : self._pos + want]
-            self._pos += len(piece)
-            want -= len(piece)
-            parts.append(piece)
-        out = parts[0] if len(parts) == 1 else b"".join(parts)
-        self.hash.update(out)
-        return out
+    return Adapter(max_retries=retry, pool_connections=1, pool_maxsize=pool_size)
 
 
 def _unverified_adapter(retry: Any, pool_size: int) -> Any:
@@ -121,29 +155,23 @@ def _unverified_adapter(retry: Any, pool_size: int) -> Any:
     import ssl
     import warnings
 
-    from requests.adapters import HTTPAdapter
     from urllib3.exceptions import InsecureRequestWarning
 
     warnings.filterwarnings("ignore", category=InsecureRequestWarning)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
-
-    class Unverified(HTTPAdapter):
-        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-            kwargs["ssl_context"] = context
-            super().init_poolmanager(*args, **kwargs)
-
-    return Unverified(max_retries=retry, pool_connections=1, pool_maxsize=pool_size)
+    return _adapter(retry, pool_size, context)
 
 
 def _session(retry: Any, pool_size: int, unverified: str | None = None) -> requests.Session:
     import requests
-    from requests.adapters import HTTPAdapter
 
     session = requests.Session()
+    session.trust_env = False  # no ~/.netrc: it would replace our Authorization header
     session.headers["User-Agent"] = USER_AGENT
-    adapter = HTTPAdapter(max_retries=retry, pool_connections=1, pool_maxsize=pool_size)
+    session.headers["Accept-Encoding"] = "identity"  # sizes and digests are of raw bytes
+    adapter = _adapter(retry, pool_size)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     if unverified:  # the longest prefix wins: this host's HTTPS only
@@ -177,6 +205,7 @@ class Transport:
         self.verify = verify
         self.timeout = timeout
         self._expired = expired
+        self._remaining = remaining
         retry = _retry_class(remaining, pause)(
             total=retries,
             connect=retries,
@@ -219,7 +248,12 @@ class Transport:
             url = f"{scheme}://{self.registry}/v2/"
             try:
                 self._once.get(
-                    url, timeout=self.timeout, verify=False, allow_redirects=False
+                    url,
+                    timeout=self._left("GET", url),
+                    verify=False,
+                    allow_redirects=False,
+                    stream=True,  # the body is never read
+                    proxies=proxies_for(url),
                 ).close()
             except requests.exceptions.SSLError:
                 log.debug("%s does not speak TLS: plain HTTP", self.registry)
@@ -241,28 +275,52 @@ class Transport:
         self.session.close()
         self._once.close()
 
+    @property
+    def origin(self) -> tuple[str, str, int]:
+        """The registry's own origin (scheme, host, port): where credentials go."""
+        return origin(self.base)
+
+    def same_origin(self, url: str) -> bool:
+        """Is ``url`` the registry's own origin (scheme, host, port)?"""
+        return origin(url) == self.origin
+
+    def _left(self, method: str, url: str) -> float:
+        """The timeout of the next socket operation: a read (GET, HEAD) never waits
+        past the deadline; a write in flight is let finish (the next safe point stops
+        the run)."""
+        left = self._remaining() if self._remaining is not None else None
+        expired = self._expired() if self._expired is not None else False
+        if method not in READS:
+            return self.timeout
+        if expired or (left is not None and left <= 0):
+            raise errors.deadline_passed(method, self.registry, urllib.parse.urlsplit(url).path)
+        return self.timeout if left is None else max(0.05, min(self.timeout, left))
+
     def send(
         self,
         method: str,
         url: str,
         *,
         headers: dict[str, str],
-        data: bytes | IO[bytes] | Body | dict[str, str] | None = None,
+        data: Any = None,  # bytes, a file, a body.Body, a form
         params: dict[str, str] | list[tuple[str, str]] | None = None,
         stream: bool = False,
         retry: bool = True,
         what: str | None = None,
         auth: tuple[str, str] | None = None,
+        limit: int = ERROR_LIMIT,
         follow: bool = True,
     ) -> requests.Response:
         """One request (retried by urllib3 unless ``retry=False``; redirects followed
-        unless ``follow=False``); raises tagger's error when no answer came or the
-        deadline has passed."""
+        for GET and HEAD unless ``follow=False``); raises tagger's error when no answer
+        came or the deadline has passed. Unless ``stream``, the body is read here, up
+        to ``limit`` bytes (more is an error)."""
         import requests
 
+        check_aborted(f"{method} {what or self.registry}")
         if self._expired is not None and self._expired():
-            path = urllib.parse.urlsplit(url).path
-            raise errors.deadline_passed(method, self.registry, path)
+            raise errors.deadline_passed(method, self.registry, urllib.parse.urlsplit(url).path)
+        timeout = self._left(method, url)
         session = self.session if retry else self._once
         verify = self.verify_for(url)
         if isinstance(data, Body):
@@ -275,13 +333,63 @@ class Transport:
                 data=data,
                 params=params,
                 auth=auth,
-                stream=stream,
-                timeout=self.timeout,
+                stream=True,
+                timeout=timeout,
                 verify=verify,
-                allow_redirects=follow,
+                allow_redirects=follow and method in READS,
+                proxies=proxies_for(url),
             )
         except requests.exceptions.RequestException as e:
             target = what or self.registry
             raise errors.transport_error(e, self.registry, target, verify) from None
         log.debug("%s %s -> %s", method, urllib.parse.urlsplit(resp.url).path, resp.status_code)
+        if not stream:
+            body = self.read(resp, limit if resp.status_code < 300 else ERROR_LIMIT, what)
+            resp._content = body  # what resp.content/json() answer from now on
         return resp
+
+    def chunks(self, resp: requests.Response, what: str | None = None) -> Iterator[bytes]:
+        """A body as it comes, raw (no content-decoding), with the deadline enforced."""
+        import requests
+        import urllib3
+
+        path = urllib.parse.urlsplit(resp.url).path
+        method = resp.request.method or "GET"
+        done = False
+        try:
+            while True:
+                check_aborted(f"reading {what or path}")
+                self._left(method, resp.url)
+                try:
+                    chunk = resp.raw.read1(STEP, decode_content=False)
+                except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as e:
+                    check_aborted(f"reading {what or path}")
+                    self._left(method, resp.url)
+                    raise errors.transport_error(
+                        e, self.registry, what or self.registry, self.verify
+                    ) from None
+                if not chunk:
+                    done = True
+                    return
+                yield chunk
+        finally:
+            if done:
+                resp.raw.release_conn()  # read to its end: the connection is reusable
+            else:
+                resp.raw.close()  # never reuse a connection with unread bytes on it
+            resp.close()
+
+    def read(self, resp: requests.Response, limit: int, what: str | None = None) -> bytes:
+        """A whole body, refusing one larger than ``limit`` before reading it all."""
+        where = what or f"{self.registry}{urllib.parse.urlsplit(resp.url).path}"
+        declared = resp.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > limit:
+            resp.close()
+            raise errors.too_large(where, limit)
+        data = bytearray()
+        for chunk in self.chunks(resp, what):
+            data += chunk
+            if len(data) > limit:
+                resp.close()
+                raise errors.too_large(where, limit)
+        return bytes(data)

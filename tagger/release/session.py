@@ -18,7 +18,7 @@ from .. import credentials, tls
 from ..config import Config
 from ..errors import UsageError
 from ..reference import parse_reference
-from ..registry import Registries
+from ..registry import Registries, abort_reads, arm
 from .stop import StopFlag
 
 
@@ -51,6 +51,8 @@ def session(
         withheld=withheld,
     )
     stop = StopFlag(cfg.deadline)
+    arm()
+    stop.on_signal.append(abort_reads)
     stop.install()
     regs = Registries(
         cfg.insecure_registries,

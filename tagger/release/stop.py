@@ -3,14 +3,22 @@
 SIGINT/SIGTERM set a flag that every write checks first, so a release stops between
 two writes and what is written stays consistent; a second signal exits at once.
 ``deadline`` (seconds from now) stops the run the same way once it has passed.
+
+A signal that comes while no write is in flight (``writing``) stops the run at once:
+the handler calls the ``on_signal`` hooks (the registry transport shuts down every
+registry connection, in every thread: registry/abort.py) and raises ``Interrupted`` in
+the main thread, so a read stuck on a silent or dripping registry cannot defer the
+stop. During a write, the stop waits for its end (the safe point).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
 import time
+from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import Any
 
@@ -27,6 +35,9 @@ class StopFlag:
         self._deadline_at = None if deadline is None else time.monotonic() + deadline
         self._previous: dict[int, Any] = {}
         self._stopped = threading.Event()  # set by the first signal
+        self.on_signal: list[Callable[[], None]] = []
+        self._writing = 0
+        self._count_lock = threading.Lock()
 
     def remaining(self) -> float | None:
         """Seconds left before the deadline (None: no deadline)."""
@@ -34,6 +45,17 @@ class StopFlag:
 
     def expired(self) -> bool:
         return self._deadline_at is not None and time.monotonic() > self._deadline_at
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        """A write in flight: a signal now waits for its end."""
+        with self._count_lock:  # writes may run in several threads at once
+            self._writing += 1
+        try:
+            yield
+        finally:
+            with self._count_lock:
+                self._writing -= 1
 
     def install(self) -> None:
         if threading.current_thread() is not threading.main_thread():
@@ -53,8 +75,13 @@ class StopFlag:
         self._stopped.set()
         name = signal.Signals(signum).name
         # os.write: a signal handler must not re-enter a buffered stream mid-write
-        msg = f"tagger: {name}: stopping at the next safe point ({name} again stops at once)\n"
-        os.write(2, msg.encode())
+        if self._writing:
+            msg = f"tagger: {name}: stopping at the next safe point ({name} again stops at once)\n"
+            os.write(2, msg.encode())
+            return
+        for hook in self.on_signal:
+            hook()
+        raise Interrupted(signum, f"stopped by {name}; nothing was being written")
 
     def pause(self, seconds: float) -> None:
         """The transport's wait between retries and between the chunks of an upload:

@@ -40,7 +40,8 @@ def run_writes(
 def _write(result: Result, stop: StopFlag, w: Write) -> None:
     stop.checkpoint(result, w.what)
     try:
-        w.call()
+        with stop.writing():
+            w.call()
     except TaggerError as e:
         if not isinstance(e, (DeadlineExceeded, Interrupted)):  # stopped: not written
             w.tag.fail(e.message)
