@@ -166,8 +166,9 @@ def test_a_source_cannot_send_other_than_the_blob_size(
     assert {
         "more": "sent more than",
         "fewer": "ended after",
-        "other": "served content with digest",
+        "other": "sent content with digest",
     }[how] in run.err
+    assert f"from docker://{fake.stub.host}/src:build" in run.err
     assert "Traceback" not in run.err
 
 

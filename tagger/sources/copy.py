@@ -96,7 +96,7 @@ def _upload(
         return _counted(opened[-1], progress)
 
     try:
-        client.upload_blob(repo, location, digest, open_chunks, size)
+        client.upload_blob(repo, location, digest, open_chunks, size, source=src.name)
     finally:
         for chunks in opened:
             close = getattr(chunks, "close", None)
