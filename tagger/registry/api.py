@@ -21,7 +21,7 @@ from ..credentials import CredentialLookup, Credentials
 from ..errors import NotFound, RegistryError
 from ..oci import MANIFEST_TYPES, Manifest, manifest_problem, sha256_digest
 from ..policy import DOCKER_TAG_RE
-from . import errors
+from . import errors, refusals
 from .auth import Auth, no_credentials
 from .body import Body
 from .transport import ERROR_LIMIT, Transport
@@ -50,6 +50,15 @@ def scope(repo: str, pushing: bool) -> str:
     """The scope a read needs: pull, or pull,push when the run will write too (one
     token then serves the reads and the writes)."""
     return push(repo) if pushing else pull(repo)
+
+
+def _own_origin(transport: Transport, url: str) -> bool:
+    """Is ``url`` the registry's own origin? Refused when it leaves HTTPS."""
+    if transport.same_origin(url):
+        return True
+    if transport.origin[0] == "https" and not url.lower().startswith("https://"):
+        raise refusals.insecure_location(transport.registry, url)
+    return False
 
 
 class RegistryClient:
@@ -109,9 +118,8 @@ class RegistryClient:
         limit: int = ERROR_LIMIT,
     ) -> requests.Response:
         """Send one API call; answer 401 challenges once; raise on statuses not in ``ok``.
-        Credentials go to the registry's own origin only (a ``Location``, ``Link`` or
-        redirect elsewhere gets none); an HTTPS registry cannot send tagger to plain
-        HTTP. Unless ``stream``, the answer is read up to ``limit`` bytes.
+        Credentials only for the registry's own origin (``_own_origin``); unless
+        ``stream``, the answer is read up to ``limit`` bytes.
         ``retry=False`` sends it once (streamed uploads cannot be replayed). A body
         factory (``data`` callable) opens the body anew for each attempt, so a streamed
         upload answered 401 (a token expired or revoked) or 307/308 (go elsewhere) is
@@ -119,7 +127,7 @@ class RegistryClient:
         target = url or self.transport.base + path
         wanted = tuple(scopes)
         for attempt in (1, 2):
-            own = self._check_target(target)
+            own = _own_origin(self.transport, target)
             body = data() if callable(data) else data
             hdrs = dict(headers or {})
             sent = self.auth.header(wanted) if own else None
@@ -156,14 +164,6 @@ class RegistryClient:
                 return resp
             raise errors.status_error(method, self.registry, path, resp, wanted, self.auth.creds())
         raise AssertionError("unreachable")  # pragma: no cover
-
-    def _check_target(self, url: str) -> bool:
-        """Is ``url`` the registry's own origin? Refused when it leaves HTTPS."""
-        if self.transport.same_origin(url):
-            return True
-        if self.transport.origin[0] == "https" and not url.lower().startswith("https://"):
-            raise errors.insecure_location(self.registry, url)
-        return False
 
     # --- API calls ------------------------------------------------------------
     def ping(self, *, retry: bool = True) -> None:
@@ -285,7 +285,7 @@ class RegistryClient:
                 self.registry, where, f"{resp.status_code} without a Location header"
             )
         url = urllib.parse.urljoin(resp.url, location)
-        self._check_target(url)  # an HTTPS registry cannot send an upload to plain HTTP
+        _own_origin(self.transport, url)  # an HTTPS registry cannot send an upload to plain HTTP
         return url
 
     def blob_exists(self, repo: str, digest: str) -> bool:
@@ -329,9 +329,8 @@ class RegistryClient:
         *,
         source: str = "its source",
     ) -> None:
-        """Finish an upload session with one streamed PUT (monolithic, never in memory)
-        of exactly ``size`` bytes with ``digest`` (body.Body); ``open_chunks`` opens the
-        blob, again when the PUT has to be sent again."""
+        """One streamed PUT of exactly ``size`` bytes with ``digest`` (body.Body);
+        ``open_chunks`` opens the blob, again when the PUT has to be sent again."""
         what = f"blob {digest} from {source}"
         sep = "&" if "?" in location else "?"
         url = f"{location}{sep}digest={urllib.parse.quote(digest)}"

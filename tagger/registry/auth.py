@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..credentials import CredentialLookup, Credentials
 from ..redact import register as register_secret
-from . import errors
+from . import errors, refusals
 from .challenge import parse_challenge
 from .transport import Transport
 
@@ -183,7 +183,7 @@ class Auth:
         parts = urllib.parse.urlsplit(realm)
         scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
         if scheme not in ("http", "https") or not host:
-            raise errors.bad_realm(self.registry, realm, "not an http(s) URL")
+            raise refusals.bad_realm(self.registry, realm, "not an http(s) URL")
         if scheme == "http" and self.transport.origin[0] == "https" and not self.transport.insecure:
             raise errors.plain_http_realm(self.registry, parts.netloc)
         try:
@@ -193,7 +193,7 @@ class Auth:
         if (
             (ip is not None and (ip.is_link_local or ip.is_unspecified)) or host in METADATA_HOSTS
         ) and host != self.transport.origin[1].strip("[]"):
-            raise errors.bad_realm(
+            raise refusals.bad_realm(
                 self.registry, realm, "a link-local or unspecified address (cloud metadata)"
             )
         return parts.netloc
@@ -202,7 +202,7 @@ class Auth:
         """The token and how many seconds it lives."""
         if 300 <= resp.status_code < 400:
             realm_host = urllib.parse.urlsplit(resp.url).netloc
-            raise errors.token_redirect(self.registry, realm_host, resp.status_code)
+            raise refusals.token_redirect(self.registry, realm_host, resp.status_code)
         if resp.status_code in (401, 403):
             raise errors.auth_failed(self.registry, self.creds(), resp.status_code)
         if resp.status_code != 200:

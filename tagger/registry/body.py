@@ -7,7 +7,7 @@ import hashlib
 from collections.abc import Callable, Iterator
 
 from ..errors import RegistryUnreachable
-from . import errors
+from . import errors, refusals
 from .abort import check_aborted
 
 
@@ -60,7 +60,7 @@ class Body:
             if self._pos >= len(self._buf):
                 chunk = self._next()
                 if chunk is None:
-                    raise errors.short_source(self._what, self._sent, self._length)
+                    raise refusals.short_source(self._what, self._sent, self._length)
                 self._buf, self._pos = chunk, 0
             piece = self._buf[self._pos : self._pos + want]
             self._pos += len(piece)
@@ -81,8 +81,8 @@ class Body:
                 break
             self._buf, self._pos = chunk, 0
         if self._pos < len(self._buf):
-            raise errors.long_source(self._what, self._length)
+            raise refusals.long_source(self._what, self._length)
         if self._digest is not None:
             served = "sha256:" + self.hash.hexdigest()
             if served != self._digest:
-                raise errors.wrong_digest(self._what, served)
+                raise refusals.wrong_digest(self._what, served)
