@@ -1,9 +1,12 @@
 """A client for the OCI Distribution API (the registry HTTP API v2), split by concern:
 
-- ``transport``: the session per host, retries, timeouts, TLS, the run's deadline;
-- ``auth``: challenges, credentials per host, the token cache and token fetch;
-- ``errors``: every registry answer or exception turned into tagger's error (all
-  registry wording in one place);
+- ``transport``: the session per host, retries, timeouts, TLS, the run's deadline,
+  bounded reads; ``origin`` (where a URL goes: origin, proxy), ``body`` (a streamed
+  upload of exactly its size and digest), ``abort`` (a signal ends every read);
+- ``auth``: challenges (``challenge``), credentials per host, the token cache and fetch;
+- ``errors``: every registry answer or exception turned into tagger's error, and
+  ``refusals``: what tagger refuses from a hostile registry or source (the registry
+  wording lives in these two, split for size);
 - ``api``: the endpoints (manifests as exact bytes, tags, blobs, mounts, uploads);
 - ``pool``: one client per host for a run.
 """
