@@ -199,7 +199,7 @@ def _flags(opts: dict[str, Any]) -> dict[str, Any]:
 
 
 def _run(
-    ctx: Ctx, opts: dict[str, Any], action: Callable[[Any, Any, Any], Any], needs_git: bool = True
+    ctx: Ctx, opts: dict[str, Any], action: Callable[..., Any], git: bool = True, **ahead: Any
 ) -> None:
     from .identity import read_identity
     from .release.session import session
@@ -217,15 +217,14 @@ def _run(
         stdin=sys.stdin,
         env=os.environ,
         pull_request=github.pull_request(os.environ),
-    ) as (regs, stop):
+        **ahead,  # the reads sent before git is read (session.py)
+    ) as (regs, stop, pre):
         try:
             ident = (
-                read_identity(cfg, ctx.path, os.environ, allow_dirty=allow_dirty)
-                if needs_git
-                else None
+                read_identity(cfg, ctx.path, os.environ, allow_dirty=allow_dirty) if git else None
             )
             _warn(ident.warnings if ident else ())
-            result = action(cfg, ident, (regs, stop))
+            result = action(cfg, ident, (regs, stop, pre))
         except TaggerError as e:
             if e.result is not None:
                 _report(e.result, as_json, e)
@@ -246,7 +245,8 @@ def plan(ctx: Ctx, /, offline: bool, **opts: Any) -> None:
     _run(
         ctx,
         opts,
-        lambda cfg, ident, rs: release.gate(cfg, ident, rs[0], offline=offline),
+        lambda cfg, ident, rs: release.gate(cfg, ident, rs[0], offline=offline, prefetch=rs[2]),
+        ping=not offline,
     )
 
 
@@ -267,8 +267,9 @@ def release_cmd(ctx: Ctx, /, dry_run: bool, allow_pr: bool, **opts: Any) -> None
         lambda cfg, ident, rs: (
             release.hold(cfg, ident, held)
             if pr
-            else release.release(cfg, ident, rs[0], dry_run=dry_run, stop=rs[1])
+            else release.release(cfg, ident, rs[0], dry_run=dry_run, stop=rs[1], prefetch=rs[2])
         ),
+        read_ahead=None if pr else not dry_run,
     )
 
 
@@ -285,7 +286,7 @@ def reconcile(ctx: Ctx, /, dry_run: bool, **opts: Any) -> None:
         ctx,
         opts,
         lambda cfg, ident, rs: release.reconcile(cfg, rs[0], dry_run=dry_run, stop=rs[1]),
-        needs_git=False,
+        git=False,
     )
 
 

@@ -26,20 +26,30 @@ def test_quick_bench_runs_every_comparison() -> None:
     out = p.stdout
     table = out[out.index("| what |") :]
     for row in (
-        "release, 4 tags, loopback",
-        "release, 4 tags, through the counting proxy",
-        "requests of that release",
+        "release of the next version, 4 tags, loopback",
+        "release of the next version, 4 tags, through the counting proxy",
+        "requests and round trips of that release",
+        "the same release to two repositories of the registry",
         "reconcile --dry-run, 90 versions, 50-tag pages",
         "tagger version",
+        "tagger --help |",
         "tagger --help imports requests or docker",
     ):
         assert f"| {row}" in table, row
     assert "| docker-daemon: source" in table or "skipped docker-daemon: source" in out
-    # skopeo's requests were counted through the proxy: 4 copies, each more than one
+    # skopeo's requests were counted through the proxy: 4 copies, each more than one;
+    # and the round trips on tagger's critical path, from the proxy's timestamps
     counts = re.search(
-        r"\| requests of that release[^|]*\| (\d+)[^|]*\| skopeo copy ×4: (\d+)", table
+        r"\| requests and round trips of that release[^|]*\| (\d+)[^|]*\| skopeo copy ×4: (\d+)"
+        r"[^\n]*round trips (\d+) vs (\d+)",
+        table,
     )
     assert counts and int(counts.group(1)) > 0 and int(counts.group(2)) > 4
+    assert 0 < int(counts.group(3)) <= int(counts.group(1))
+    # the second target's blobs were mounted, once each: the config and 5 layers
+    assert re.search(
+        r"\| the same release to two repositories[^\n]*\| \d+, 6 of them mounts;", table
+    )
     # reconcile read digests only of the versions that decide a floating tag and of the
     # floating tags that exist
     m = re.search(r"(\d+) digest requests for .* \(expected (\d+)\)", out)

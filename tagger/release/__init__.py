@@ -16,6 +16,7 @@ from ..identity import Identity
 from ..registry import Registries
 from .execute import execute
 from .plan import Planned, plan, plan_offline, refuse_conflicts, target_images
+from .prefetch import Prefetch
 from .repair import reconcile
 from .report import ImageResult, Result, Status, TagResult
 from .stop import StopFlag
@@ -52,11 +53,18 @@ def hold(cfg: Config, ident: Identity, why: str) -> Result:
     return plan_offline(cfg, ident, target_images(cfg), why)
 
 
-def gate(cfg: Config, ident: Identity, regs: Registries, *, offline: bool) -> Result:
+def gate(
+    cfg: Config,
+    ident: Identity,
+    regs: Registries,
+    *,
+    offline: bool,
+    prefetch: Prefetch | None = None,
+) -> Result:
     """``plan``: what a release would do; when the release would be refused, the
     refusal (exit 3) with the plan attached, so a plan is a gate (cli.md)."""
     try:
-        planned = plan(cfg, ident, regs, offline=offline)
+        planned = plan(cfg, ident, regs, offline=offline, prefetch=prefetch)
         refuse_conflicts(planned.result, planned.opened)
     except TaggerError as e:
         stopped_short(e)
@@ -65,11 +73,17 @@ def gate(cfg: Config, ident: Identity, regs: Registries, *, offline: bool) -> Re
 
 
 def release(
-    cfg: Config, ident: Identity, regs: Registries, *, dry_run: bool, stop: StopFlag
+    cfg: Config,
+    ident: Identity,
+    regs: Registries,
+    *,
+    dry_run: bool,
+    stop: StopFlag,
+    prefetch: Prefetch | None = None,
 ) -> Result:
     _require_images(cfg)
     try:
-        planned = plan(cfg, ident, regs, dry_run=dry_run, command="release")
+        planned = plan(cfg, ident, regs, dry_run=dry_run, command="release", prefetch=prefetch)
         refuse_conflicts(planned.result, planned.opened)
         if dry_run:
             return planned.result

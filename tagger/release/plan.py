@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from semver import Version
 
@@ -23,6 +24,9 @@ from ..registry import Registries, RegistryClient
 from ..sources import Labels, Opened, Source, Target, open_source
 from .fanout import PARALLEL, parallel
 from .report import ImageResult, Result, TagResult
+
+if TYPE_CHECKING:
+    from .prefetch import Prefetch
 
 
 class ReleaseRefused(PolicyRefusal):
@@ -148,10 +152,18 @@ def line_owners(
 
 
 def read_target(
-    cfg: Config, ident: Identity, client: RegistryClient, ref: ImageRef, *, push: bool
+    cfg: Config,
+    ident: Identity,
+    client: RegistryClient,
+    ref: ImageRef,
+    *,
+    push: bool,
+    prefetch: Prefetch | None = None,
 ) -> TargetState:
-    """List the tags (once), then HEAD the existing tags the moves name, in parallel."""
-    tags = set(client.list_tags(ref.repository, push=push))
+    """List the tags (once, unless read ahead), then HEAD the existing tags the moves
+    name, in parallel."""
+    listed = prefetch.tags(ref) if prefetch else None
+    tags = set(client.list_tags(ref.repository, push=push) if listed is None else listed)
     planned_moves = moves(cfg, ident, policy.published_versions(tags))
     existing = [m.tag for m in planned_moves if m.tag in tags]
     owners = line_owners(cfg, ident, tags, planned_moves)
@@ -203,16 +215,19 @@ def plan(
     offline: bool = False,
     dry_run: bool = True,
     command: str = "plan",
+    prefetch: Prefetch | None = None,
 ) -> Planned:
     """What a release would do. Without images, offline, or (for ``plan``) with no
-    registry reachable, the published versions come from git tags."""
+    registry reachable, the published versions come from git tags. ``prefetch``: the
+    reads sent before git was read (prefetch.py)."""
     images = target_images(cfg)
     if offline or not images:
         why = "offline" if offline else "no --image given"
         return Planned(plan_offline(cfg, ident, images, f"{why}: published versions from git tags"))
     if command == "plan":
         try:
-            regs.client(images[0][1].registry).ping(retry=False)
+            if prefetch is None or not prefetch.pinged():
+                regs.client(images[0][1].registry).ping(retry=False)
         except RegistryUnreachable as e:
             note = f"{e.message}: published versions from git tags"
             return Planned(plan_offline(cfg, ident, images, note))
@@ -223,7 +238,15 @@ def plan(
     with ThreadPoolExecutor(PARALLEL) as pool:
         fut_labels = pool.submit(opened.labels)
         fut_targets = [
-            pool.submit(read_target, cfg, ident, regs.client(ref.registry), ref, push=push)
+            pool.submit(
+                read_target,
+                cfg,
+                ident,
+                regs.client(ref.registry),
+                ref,
+                push=push,
+                prefetch=prefetch,
+            )
             for _, ref in images
         ]
         warnings, refusal = _check_source(cfg, ident, src, fut_labels.result)

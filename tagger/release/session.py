@@ -1,6 +1,7 @@
 """What a run against registries needs, set up from the configuration: the logins
 (credentials.py), the trusted CAs (tls.py), one client per registry host, and the
-safe points (signals, deadline), installed for the run and restored after it.
+safe points (signals, deadline), installed for the run and restored after it;
+and the registry reads that need nothing from git, sent at once (prefetch.py).
 
 On a pull request (``pull_request``, from github.py) credentials go only to the
 registries the caller named: those of images and a ``docker://`` source given by a flag
@@ -19,6 +20,7 @@ from ..config import Config
 from ..errors import UsageError
 from ..reference import parse_reference
 from ..registry import Registries, abort_reads, arm
+from .prefetch import Prefetch
 from .stop import StopFlag
 
 
@@ -32,7 +34,11 @@ def session(
     stdin: TextIO,
     env: Mapping[str, str],
     pull_request: str | None = None,
-) -> Iterator[tuple[Registries, StopFlag]]:
+    read_ahead: bool | None = None,
+    ping: bool = False,
+) -> Iterator[tuple[Registries, StopFlag, Prefetch | None]]:
+    """``read_ahead``: list the targets' tags now (True: with push access, as a
+    release writes); ``ping``: ping the first target's registry now."""
     allowed, withheld = None, ""
     if pull_request:
         allowed = named_by_caller(cfg)
@@ -65,7 +71,8 @@ def session(
         pause=stop.pause,
     )
     try:
-        yield regs, stop
+        ahead = Prefetch.start(cfg, regs, push=read_ahead, ping=ping)
+        yield regs, stop, ahead
     finally:
         stop.restore()
         regs.close()

@@ -2,8 +2,9 @@
 (configs and layers) first, then child manifests deepest first; the caller PUTs the
 top manifest under its tags last. One way: nothing of the sources is imported here.
 
-Blobs the target has are skipped (HEAD); blobs of another repository of the same
-registry are mounted (a refused mount becomes an upload); the rest are streamed, chunk
+Blobs of another repository of the same registry are mounted at once (a mount of a
+blob the target has answers 201 as well; a refused mount becomes an upload); blobs
+from elsewhere that the target has are skipped (HEAD); the rest are streamed, chunk
 by chunk, from the source into a monolithic PUT of known length, so no blob is ever
 held in memory. Uploads run in a bounded pool; a transfer cut off by a transient error
 is started again from the beginning (an upload session cannot be resumed portably).
@@ -22,7 +23,7 @@ from ..progress import Progress, human_size
 from ..registry import RegistryClient
 from ..registry.errors import RETRY_STATUSES
 
-PARALLEL = 4  # concurrent blob transfers per target
+PARALLEL = 8  # concurrent blob transfers per target
 ATTEMPTS = 3
 
 
@@ -134,10 +135,17 @@ def publish(src: StoredImage, client: RegistryClient, repo: str) -> None:
     if src.origin == (client.registry, repo):
         return  # retagging within the repository: everything is there already
     image = f"{client.registry}/{repo}"
+
+    def exists(blob: tuple[str, int]) -> bool:
+        return client.blob_exists(repo, blob[0])
+
     with ThreadPoolExecutor(PARALLEL) as pool:
         plan = _plan(src, client, repo, pool)
         blobs = list(plan.blobs.items())
-        there = list(pool.map(lambda b: client.blob_exists(repo, b[0]), blobs))
+        # within one registry a mount is asked for at once: it answers 201 for a blob
+        # the target has too, so a HEAD first would only add a round trip
+        mounts = bool(src.origin and src.origin[0] == client.registry)
+        there = [False] * len(blobs) if mounts else list(pool.map(exists, blobs))
         needed = [b for b, exists in zip(blobs, there) if not exists]
         total = sum(size for _, size in needed)
         with Progress(f"{src.name} -> {image}", total) as progress:

@@ -97,6 +97,9 @@ class Proxy:
         self.page_size = page_size
         self.log: list[tuple[str, str, int]] = []
         self.times: list[tuple[float, str, str, int]] = []  # monotonic time of each answer
+        # (arrival, answer) in monotonic time, in the order of ``log``: round trips that
+        # overlap were in flight together (bench/run.py counts the sequential ones)
+        self.spans: list[tuple[float, float]] = []
         self.hook: Callable[[str, str], None] | None = None  # called before forwarding
         # answer instead of the registry (None: forward), and change the registry's answer
         self.respond: Callable[[Seen], Reply | None] | None = None
@@ -155,7 +158,7 @@ class Proxy:
         key = f"{self.faults.seed}:{method}:{shape}:{n}".encode()
         return served, int.from_bytes(hashlib.sha256(key).digest()[:8], "big") / 2**64
 
-    def _fault(self, h: BaseHTTPRequestHandler) -> bool:
+    def _fault(self, h: BaseHTTPRequestHandler, at: float) -> bool:
         """Answer with an injected fault instead of forwarding; True when it did."""
         f = self.faults
         if f.latency:
@@ -167,7 +170,7 @@ class Proxy:
         elif served <= f.first_429:
             status, headers["Retry-After"] = 429, f.retry_after
         elif x < f.reset_rate:
-            self._record(h.command, h.path, 0)
+            self._record(h.command, h.path, 0, at)
             h.close_connection = True
             h.connection.shutdown(2)
             return True
@@ -175,7 +178,7 @@ class Proxy:
             status = 503
         if not status:
             return False
-        self._record(h.command, h.path, status)
+        self._record(h.command, h.path, status, at)
         data = b'{"errors": [{"code": "UNAVAILABLE", "message": "injected fault"}]}'
         _reply(h, status, list(headers.items()), data)
         return True
@@ -189,12 +192,15 @@ class Proxy:
                     return a
         return None
 
-    def _record(self, method: str, path: str, status: int) -> None:
+    def _record(self, method: str, path: str, status: int, at: float) -> None:
+        now = time.monotonic()
         with self._lock:
             self.log.append((method, path, status))
-            self.times.append((time.monotonic(), method, path, status))
+            self.times.append((now, method, path, status))
+            self.spans.append((at, now))
 
     def handle(self, h: BaseHTTPRequestHandler) -> None:
+        at = time.monotonic()
         length = int(h.headers.get("Content-Length") or 0)
         body = h.rfile.read(length) if length else None
         seen = Seen(h.command, h.path, dict(h.headers.items()))
@@ -207,12 +213,12 @@ class Proxy:
                 h.close_connection = True
                 h.connection.shutdown(2)
                 return
-        if self._fault(h):
+        if self._fault(h, at):
             return
         injected = self.respond(seen) if self.respond is not None else None
         if injected is not None:
             seen.status = injected.status
-            self._record(h.command, h.path, injected.status)
+            self._record(h.command, h.path, injected.status, at)
             _reply(h, injected.status, injected.headers, injected.body)
             return
         answer = self._answer(h.command, h.path)
@@ -220,7 +226,7 @@ class Proxy:
             data = (
                 answer.body if isinstance(answer.body, bytes) else json.dumps(answer.body).encode()
             )
-            self._record(h.command, h.path, answer.status or 200)
+            self._record(h.command, h.path, answer.status or 200, at)
             _reply(h, answer.status or 200, list(answer.headers.items()), data)
             return
         parsed = urllib.parse.urlsplit(h.path)
@@ -253,7 +259,7 @@ class Proxy:
         else:
             pairs = list(headers.items())
         seen.status = status
-        self._record(h.command, h.path, status)
+        self._record(h.command, h.path, status, at)
         _reply(h, status, pairs, data)
 
     def _page(self, parsed: urllib.parse.SplitResult) -> tuple[int, dict[str, str], bytes]:
