@@ -37,6 +37,14 @@ def _started(fn: Callable[[], R]) -> Future[R]:
     return fut
 
 
+def _ping(regs: Registries, registry: str) -> None:
+    regs.client(registry).ping(retry=False)
+
+
+def _list(regs: Registries, ref: ImageRef, push: bool) -> list[str]:
+    return regs.client(ref.registry).list_tags(ref.repository, push=push)
+
+
 class Prefetch:
     """Tag lists by (registry, repository), and the first registry's ping."""
 
@@ -58,15 +66,13 @@ class Prefetch:
             images = [parse_reference(i, allow_tag=False) for i in cfg.images]
         except TaggerError:
             return self
+        # the clients are made in the threads too: the first one imports requests
         if ping and images:
-            self._ping = _started(partial(regs.client(images[0].registry).ping, retry=False))
+            self._ping = _started(partial(_ping, regs, images[0].registry))
         for ref in images if push is not None else []:
             key = (ref.registry, ref.repository)
             if key not in self._tags:
-                client = regs.client(ref.registry)
-                self._tags[key] = _started(
-                    partial(client.list_tags, ref.repository, push=bool(push))
-                )
+                self._tags[key] = _started(partial(_list, regs, ref, bool(push)))
         return self
 
     def tags(self, ref: ImageRef) -> list[str] | None:
