@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -50,6 +51,15 @@ def _allowed(registry: Registry, image: str) -> None:
     for tag in ("1.0", "1", "0.9", "latest"):
         if tag in s:
             assert s[tag] in immutable, (tag, s)
+
+
+def _settle(proxy: Proxy, dropped: int) -> None:
+    """Wait until the registry has answered every request the proxy forwarded: the
+    floating tags are written together, so a PUT sent with the one the test dropped may
+    still be under way, and a tag half-written is listed without a digest."""
+    deadline = time.monotonic() + 10
+    while len(proxy.log) < len(proxy.seen) - dropped and time.monotonic() < deadline:
+        time.sleep(0.01)
 
 
 def _env() -> dict[str, str]:
@@ -211,7 +221,7 @@ def test_sigkill_after_each_write_then_rerun(
     (X.Y, X, latest), which go together once T is acknowledged (tag-policy §4)."""
     image, digest = _setup(registry, repo)
     held = threading.Event()
-    puts = [0]
+    puts, dropped = [0], [0]
     lock = threading.Lock()
 
     def kill_point(method: str, path: str) -> None:
@@ -222,6 +232,7 @@ def test_sigkill_after_each_write_then_rerun(
                 puts[0] += 1
             if puts[0] > writes_done or (writes_done == 4 and method != "PUT"):
                 held.set()
+                dropped[0] += 1
                 raise Drop  # the process is killed while this request is in flight
 
     proxy.hook = kill_point
@@ -230,6 +241,7 @@ def test_sigkill_after_each_write_then_rerun(
     proc.kill()
     proc.communicate(timeout=30)
     proxy.hook = None
+    _settle(proxy, dropped[0])
     _allowed(registry, image)
     s = registry.state(image)
     written = [t for t in ("1.0.0", *FLOATING) if s.get(t) == digest]
@@ -250,7 +262,7 @@ def test_sigkill_at_every_request_boundary_then_rerun(
     holds a state the policy allows, and a re-run completes the release."""
     image, digest = _setup(registry, repo)
     held = threading.Event()
-    seen = [0]
+    seen, dropped = [0], [0]
     lock = threading.Lock()
 
     def kill_point(method: str, path: str) -> None:
@@ -258,6 +270,7 @@ def test_sigkill_at_every_request_boundary_then_rerun(
             seen[0] += 1
             if seen[0] >= boundary:
                 held.set()
+                dropped[0] += 1
                 raise Drop
 
     proxy.hook = kill_point
@@ -266,6 +279,7 @@ def test_sigkill_at_every_request_boundary_then_rerun(
     proc.kill()
     proc.communicate(timeout=30)
     proxy.hook = None
+    _settle(proxy, dropped[0])
     _allowed(registry, image)
     run = tagger("-C", str(repo.path), "release", "-i", f"{proxy.host}/{image}")
     assert run.code == 0, run.err
