@@ -172,10 +172,11 @@ class Move:
     tag: str
     moves: bool
     reason: str
+    immutable: bool = False  # T: written first, never moved
 
 
 def immutable_move(tag: str) -> Move:
-    return Move(tag, True, "immutable")
+    return Move(tag, True, "immutable", immutable=True)
 
 
 def floating_moves(

@@ -72,9 +72,12 @@ def _push_first(result: Result, opened: Opened, regs: Registries, stop: StopFlag
     """A source whose digest only its push tells (the docker daemon): push T to the
     first target (T is absent from every target, or the plan would hold D or a
     refusal); then D is known and every other write is registry-native."""
-    image: ImageResult = next(i for i in result.images if i.tags and i.tags[0].action == "create")
-    assert image.ref is not None
-    client, repo, first = regs.client(image.ref.registry), image.ref.repository, image.tags[0]
+    image: ImageResult = next(
+        i for i in result.images if i.immutable is not None and i.immutable.action == "create"
+    )
+    first = image.immutable
+    assert image.ref is not None and first is not None
+    client, repo = regs.client(image.ref.registry), image.ref.repository
     pushed: list[Source] = []
 
     def call() -> None:

@@ -111,8 +111,8 @@ def plan_offline(
     for name, ref in targets:
         ir = ImageResult(name, ref)
         ir.tags = [
-            TagResult(m.tag, "create" if m.moves else "skip", None, None, m.reason, i == 0)
-            for i, m in enumerate(planned_moves)
+            TagResult(m.tag, "create" if m.moves else "skip", None, None, m.reason, m.immutable)
+            for m in planned_moves
         ]
         result.images.append(ir)
     return result
@@ -146,8 +146,12 @@ def line_owners(
     )
     return {
         m.tag: published[owners[m.tag]]
-        for m in planned[1:]
-        if not m.moves and m.tag in tags and m.tag in owners and owners[m.tag] > version
+        for m in planned
+        if not m.immutable
+        and not m.moves
+        and m.tag in tags
+        and m.tag in owners
+        and owners[m.tag] > version
     }
 
 
@@ -185,7 +189,7 @@ def decide_image(
     its line's owner is pointed back at it (a repair)."""
     result = ImageResult(name, ref)
     current = target.current
-    for i, m in enumerate(target.moves):
+    for m in target.moves:
         cur = current.get(m.tag)
         owner = target.owners.get(m.tag)
         want = None if owner is None else target.owner_digests.get(owner)
@@ -193,7 +197,7 @@ def decide_image(
             reason = f"{m.reason}; repaired: pointed at {owner} (was {cur})"
             result.tags.append(TagResult(m.tag, "move", cur, want, reason, owner=owner))
             continue
-        if i == 0 and cur is not None and (cur != digest or refused):
+        if m.immutable and cur is not None and (cur != digest or refused):
             reason = (
                 "immutable: the source is refused"
                 if refused
@@ -203,7 +207,7 @@ def decide_image(
             continue
         action = policy.action_for(m.moves, cur, digest)
         to = digest if m.moves else None
-        result.tags.append(TagResult(m.tag, action, cur, to, m.reason, immutable=i == 0))
+        result.tags.append(TagResult(m.tag, action, cur, to, m.reason, immutable=m.immutable))
     return result
 
 
