@@ -1,7 +1,7 @@
-"""The command line: parse, call, print. No logic lives here.
+"""The command line: parse, call, map exit codes. No logic lives here.
 
-Human output goes to stderr, ``--json`` to stdout; every TaggerError becomes its exit
-code here and only here, as one or two lines (a traceback only with ``--debug``).
+Every TaggerError becomes its exit code here and only here; what is printed (human
+text on stderr, ``--json`` on stdout, GitHub outputs) is console.py's business.
 """
 
 from __future__ import annotations
@@ -9,24 +9,23 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 
 from . import github
+from .console import Console
 from .errors import TaggerError
-from .redact import printable, redact, setup_logging
-
-if TYPE_CHECKING:
-    from .release.report import Result
+from .redact import setup_logging
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 class Ctx:
-    def __init__(self, path: str, debug: bool) -> None:
+    def __init__(self, path: str, debug: bool, out: Console) -> None:
         self.path = path
         self.debug = debug
+        self.out = out
 
 
 def _config(ctx: Ctx, /, **flags: Any) -> Any:
@@ -40,7 +39,7 @@ def _set_global(ctx: click.Context, param: click.Parameter, value: Any) -> None:
     if obj is not None and param.name == "path" and value is not None:
         obj.path = value
     elif obj is not None and param.name == "debug" and value:
-        obj.debug = True
+        obj.debug = obj.out.debug = True
         setup_logging(True)
 
 
@@ -128,7 +127,8 @@ def _no_password_flag(ctx: click.Context, param: click.Parameter, value: str | N
 @click.pass_context
 def cli(ctx: click.Context, path: str, debug: bool) -> None:
     """Publish container images under tags users can trust."""
-    ctx.obj = Ctx(path, debug)
+    out = ctx.obj if isinstance(ctx.obj, Console) else Console(as_json=False, debug=debug)
+    ctx.obj = Ctx(path, debug, out)
     setup_logging(debug)  # every record through the redacting filter
 
 
@@ -148,7 +148,7 @@ def version(ctx: Ctx, /, sha: bool, **opts: Any) -> None:
     if sha:  # a dirty build must not take the clean commit's name
         click.echo(ident.sha_tag + ("-dirty" if ident.state.dirty else ""))
     else:
-        _warn(ident.warnings)
+        ctx.out.warn(ident.warnings)
         click.echo(ident.tag)
 
 
@@ -166,19 +166,12 @@ def labels(ctx: Ctx, /, as_json: bool, **opts: Any) -> None:
     ident = read_identity(cfg, ctx.path, os.environ, allow_dirty=allow_dirty)
     found = build_labels(ident, ctx.path, os.environ)
     for hint in ident.state.hints:
-        click.echo(f"note: used CI hint: {hint}", err=True)
+        ctx.out.note(f"used CI hint: {hint}")
     click.echo(render.labels_json(found) if as_json else render.labels_text(found))
     version = str(ident.version) if ident.version is not None else ""
     sha_tag = ident.sha_tag + ("-dirty" if ident.state.dirty else "")
     github.write_outputs(render.labels_outputs(found, version, ident.tag, sha_tag), os.environ)
     github.write_summary(render.labels_summary(found, ident.tag), os.environ)
-
-
-def _warn(warnings: tuple[str, ...] | list[str]) -> None:
-    """Warnings on stderr (in GitHub Actions: as annotations), never on stdout."""
-    for warning in warnings:
-        if not github.annotate(warning, os.environ, level="warning"):
-            click.echo(f"warning: {warning}", err=True)
 
 
 def _flags(opts: dict[str, Any]) -> dict[str, Any]:
@@ -204,7 +197,7 @@ def _run(
     from .identity import read_identity
     from .release.session import session
 
-    as_json = opts.pop("as_json")
+    ctx.out.as_json = opts.pop("as_json")
     allow_dirty = opts.pop("allow_dirty", False)
     username, password_stdin = opts.pop("username", None), opts.pop("password_stdin", False)
     ca_cert = opts.pop("ca_cert", None)
@@ -223,15 +216,13 @@ def _run(
             ident = (
                 read_identity(cfg, ctx.path, os.environ, allow_dirty=allow_dirty) if git else None
             )
-            _warn(ident.warnings if ident else ())
+            ctx.out.warn(ident.warnings if ident else ())
             result = action(cfg, ident, (regs, stop, pre))
         except TaggerError as e:
             if e.result is not None:
-                _report(e.result, as_json, e)
-            else:
-                _report_error(str(e), e.exit_code, as_json)
+                ctx.out.result(e.result, e)
             raise
-    _report(result, as_json)
+    ctx.out.result(result)
 
 
 @cli.command()
@@ -290,79 +281,28 @@ def reconcile(ctx: Ctx, /, dry_run: bool, **opts: Any) -> None:
     )
 
 
-def _report(result: Result, as_json: bool, error: TaggerError | None = None) -> None:
-    """The report: ``--json`` on stdout, the rest on stderr; in GitHub Actions also
-    the step outputs and summary, and warnings as annotations."""
-    from . import render
-
-    _state["reported"] = True
-    err = None if error is None else (str(error), error.exit_code)
-    if as_json:
-        click.echo(render.json_text(result, err))
-    for line in render.headline(result):
-        click.echo(printable(line), err=True)
-    for note in result.notes:
-        click.echo(f"note: {printable(note)}", err=True)
-    for warning in result.warnings:
-        if not github.annotate(warning, os.environ, level="warning"):
-            click.echo(f"warning: {printable(warning)}", err=True)
-    for line in render.table(result):  # every cell already printable
-        click.echo(line, err=True)
-    github.write_outputs(render.outputs(result, err), os.environ)
-    github.write_summary(render.summary(result, err), os.environ)
-
-
-_state = {"reported": False}  # this run's one report (--json object, outputs) is out
-
-
-def _report_error(message: str, exit_code: int, as_json: bool) -> None:
-    """No plan to show: ``--json`` and the ``json`` output are the error object."""
-    from . import render
-
-    if _state["reported"]:
-        return
-    _state["reported"] = True
-    doc = render.error_json(message, exit_code)
-    if as_json:
-        click.echo(doc)
-    github.write_outputs({"json": doc}, os.environ)
-    github.write_summary(render.error_summary(message, exit_code), os.environ)
-
-
 def main(argv: list[str] | None = None) -> int:
     """The entry point: the only place a TaggerError becomes an exit code."""
     args = sys.argv[1:] if argv is None else argv
-    debug, as_json = "--debug" in args, "--json" in args
-    _state["reported"] = False
+    out = Console(as_json="--json" in args, debug="--debug" in args)
     try:
-        cli.main(args=args, prog_name="tagger", standalone_mode=False)
+        cli.main(args=args, prog_name="tagger", standalone_mode=False, obj=out)
         return 0
     except (click.exceptions.Abort, KeyboardInterrupt):
         click.echo("tagger: stopped by SIGINT", err=True)
-        _report_error("stopped by SIGINT", 130, as_json)
+        out.failure("stopped by SIGINT", 130)
         return 130
     except click.exceptions.Exit as e:
         return int(e.exit_code)
     except click.ClickException as e:
-        e.show()
-        github.annotate(e.format_message(), os.environ)
         code = 2 if isinstance(e, click.UsageError) else int(e.exit_code)
-        _report_error(redact(e.format_message()), code, as_json)
+        out.usage(e, code)
         return code
     except TaggerError as e:
-        _error(e, debug)
-        _report_error(str(e), e.exit_code, as_json)  # when raised outside a command's run
+        out.error(e)
         return e.exit_code
     except Exception as e:  # noqa: BLE001 - the last resort: one line, exit 1
-        if debug:
-            import traceback
-
-            click.echo(printable(redact(traceback.format_exc()), lines=True).rstrip(), err=True)
-        text = printable(redact(f"unexpected error: {type(e).__name__}: {e}"))
-        _report_error(text, 1, as_json)
-        text += "\nrerun with --debug for a traceback, and report it"
-        if not github.annotate(text, os.environ):
-            click.echo(f"tagger: {text}", err=True)
+        out.unexpected(e)
         return 1
 
 
@@ -370,9 +310,9 @@ def run() -> NoReturn:
     """The console script and ``python -m tagger``: ``main``, then exit without the
     interpreter's teardown, which frees every module and object one by one (35 ms with
     requests loaded, a fifth of a release on a local registry) only for the process to
-    end. Logging is shut down and the standard streams are flushed first; tagger
-    registers no other exit handler. While another thread is still alive, or when
-    exit handlers were registered by a library, the ordinary exit runs instead."""
+    end. Logging is shut down and the standard streams are flushed first (tagger and
+    the libraries it uses register no other exit handler). While another thread is
+    still alive, the ordinary exit runs instead."""
     import logging
     import threading
 
@@ -386,15 +326,3 @@ def run() -> NoReturn:
         except (OSError, ValueError):  # a closed pipe: nothing more can be said
             pass
     os._exit(code)
-
-
-def _error(e: TaggerError, debug: bool) -> None:
-    if debug:
-        import traceback
-
-        click.echo(printable(redact(traceback.format_exc()), lines=True).rstrip(), err=True)
-    if github.annotate(str(e), os.environ):  # in GitHub Actions: an annotation instead
-        return
-    click.echo(f"tagger: {e.message}", err=True)
-    if e.hint:
-        click.echo(f"  {e.hint}", err=True)
