@@ -13,7 +13,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +23,6 @@ from support.auth import (
     TLS_NAME,
     AuthRegistries,
     resolve_to_loopback,
-    serve_auth_registries,
     write_helper,
 )
 from support.git import Repo
@@ -34,20 +32,8 @@ KINDS = ("basic", "bearer")
 SOURCES = ("stdin", "env", "config-auth", "config-identitytoken", "cred-helper", "creds-store")
 
 
-@pytest.fixture(scope="module")
-def regs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthRegistries]:
-    with serve_auth_registries(tmp_path_factory.mktemp("auth")) as r:
-        yield r
-
-
-@pytest.fixture(autouse=True)
-def fresh(regs: AuthRegistries, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """An empty Docker config of the test's own, no CA overrides, a fresh issuer log."""
-    regs.issuer.reset()
-    (tmp_path / "docker").mkdir()
-    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker"))
-    for var in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
-        monkeypatch.delenv(var, raising=False)
+# regs and fresh_auth: support/fixtures.py
+pytestmark = pytest.mark.usefixtures("fresh_auth")
 
 
 @dataclass

@@ -11,7 +11,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +21,6 @@ from support.registry import Registry, free_port
 
 from tagger import config, gitstate, identity, release
 from tagger.registry import Registries
-
-
-@pytest.fixture
-def proxy(registry: Registry) -> Iterator[Proxy]:
-    p = Proxy(registry.url)
-    yield p
-    p.close()
 
 
 def _tagged(registry: Registry, repo: Repo, image: str, version: str = "1.0.0") -> str:

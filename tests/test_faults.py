@@ -10,7 +10,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,13 +18,6 @@ from support.proxy import Drop, Proxy
 from support.registry import Registry
 
 FLOATING = ("1.0", "1", "latest")
-
-
-@pytest.fixture
-def proxy(registry: Registry) -> Iterator[Proxy]:
-    p = Proxy(registry.url)
-    yield p
-    p.close()
 
 
 def _setup(registry: Registry, repo: Repo) -> tuple[str, str]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -23,13 +22,6 @@ ECR_IMMUTABLE = (
 )
 JSON = "application/json"
 TAG_PUT = r"^/v2/.+/manifests/(?!sha256:)[^/]+$"
-
-
-@pytest.fixture
-def proxy(registry: Registry) -> Iterator[Proxy]:
-    p = Proxy(registry.url)
-    yield p
-    p.close()
 
 
 def _setup(registry: Registry, repo: Repo) -> tuple[str, str]:

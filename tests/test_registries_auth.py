@@ -21,7 +21,6 @@ from support.auth import (
     AuthRegistries,
     make_tls,
     resolve_to_loopback,
-    serve_auth_registries,
 )
 from support.git import Repo
 from support.proxy import Proxy, Reply, Seen
@@ -32,20 +31,8 @@ from tagger.registry.challenge import parse_challenge, parse_challenges
 TAGS = ("1.0.0", "1.0", "1", "latest")
 
 
-@pytest.fixture(scope="module")
-def regs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthRegistries]:
-    with serve_auth_registries(tmp_path_factory.mktemp("quirks")) as r:
-        yield r
-
-
-@pytest.fixture(autouse=True)
-def fresh(regs: AuthRegistries, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """An empty Docker config, no CA from the machine, a fresh issuer."""
-    regs.issuer.reset()
-    (tmp_path / "docker").mkdir()
-    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker"))
-    for var in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
-        monkeypatch.delenv(var, raising=False)
+# regs and fresh_auth: support/fixtures.py
+pytestmark = pytest.mark.usefixtures("fresh_auth")
 
 
 @pytest.fixture
@@ -71,6 +58,22 @@ def released(regs: AuthRegistries, repo: Repo, image: str, source: str | None = 
 
 def release(tagger: Any, repo: Repo, host: str, image: str, *args: str) -> Any:
     return tagger("-C", str(repo.path), "release", "-i", f"{host}/{image}", *args)
+
+
+def release_from_ci(
+    tagger: Any,
+    regs: AuthRegistries,
+    repo: Repo,
+    proxy: Proxy,
+    image: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> tuple[Any, str]:
+    """CI pushed the image to ci/``image`` (so blobs have to move); tagger, logged in,
+    releases it to ``image`` through the proxy. Returns the run and the image's digest."""
+    digest = released(regs, repo, image, source=f"ci/{image}")
+    login(regs, monkeypatch)
+    source = f"docker://{regs.open.host}/ci/{image}:{repo.sha_tag}"
+    return release(tagger, repo, proxy.host, image, "--source", source), digest
 
 
 def assert_released(regs: AuthRegistries, image: str, digest: str) -> None:
@@ -179,16 +182,7 @@ def test_token_renewed_before_it_expires(
 
     proxy.rewrite = hold_first_upload
     image = regs.open.new_repo()
-    digest = released(regs, repo, image, source=f"ci/{image}")
-    login(regs, monkeypatch)
-    run = release(
-        tagger,
-        repo,
-        proxy.host,
-        image,
-        "--source",
-        f"docker://{regs.open.host}/ci/{image}:{repo.sha_tag}",
-    )
+    run, digest = release_from_ci(tagger, regs, repo, proxy, image, monkeypatch)
     assert run.code == 0, run.err
     assert_released(regs, image, digest)
     assert [s.status for s in blob_puts(proxy)] == [201, 201, 201]  # config and two layers
@@ -226,16 +220,7 @@ def test_upload_answered_401_or_307_is_sent_again(
         return Reply(307, [("Location", seen.path + "&moved=1")])
 
     proxy.respond = first_put
-    digest = released(regs, repo, image, source=f"ci/{image}")
-    login(regs, monkeypatch)
-    run = release(
-        tagger,
-        repo,
-        proxy.host,
-        image,
-        "--source",
-        f"docker://{regs.open.host}/ci/{image}:{repo.sha_tag}",
-    )
+    run, digest = release_from_ci(tagger, regs, repo, proxy, image, monkeypatch)
     assert run.code == 0, run.err
     assert_released(regs, image, digest)
     puts = blob_puts(proxy)

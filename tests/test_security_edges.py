@@ -6,86 +6,36 @@ a release hung or made to eat memory, an immutable tag burned by a bad digest.""
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from support.git import Repo
+from support.hostile import Answer, Seen, Stub, json_answer, serving
 
 ESC = "\x1b"
 FORGED = "denied\n::add-mask::x\n::warning::forged\x1b[31m\u202e\u2028::notice::y"
 
 
 # --- a hostile registry on 127.0.0.1 ------------------------------------------------
-@dataclass
-class Stub:
-    """A registry stand-in answering from ``answer(method, path, headers)`` and
-    recording every request with its Authorization header."""
-
-    answer: Callable[[str, str, dict[str, str]], tuple[int, dict[str, str], bytes]]
-    seen: list[tuple[str, str, str | None]] = field(default_factory=list)
-    server: ThreadingHTTPServer | None = None
-
-    @property
-    def host(self) -> str:
-        assert self.server is not None
-        return f"127.0.0.1:{self.server.server_address[1]}"
-
-    def start(self) -> Stub:
-        stub = self
-
-        class H(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def _any(self) -> None:
-                n = int(self.headers.get("Content-Length") or 0)
-                if n:
-                    self.rfile.read(n)
-                headers = {k: v for k, v in self.headers.items()}
-                stub.seen.append((self.command, self.path, self.headers.get("Authorization")))
-                status, out_headers, body = stub.answer(self.command, self.path, headers)
-                self.send_response(status)
-                for k, v in out_headers.items():
-                    self.send_header(k, v)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(body)
-
-            do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = _any
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def close(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
-
-
-def _hostile(method: str, path: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
-    j = {"Content-Type": "application/json"}
-    if path.rstrip("/") == "/v2":
-        return 200, j, b"{}"
-    if "/tags/list" in path:
+def _hostile(seen: Seen) -> Answer:
+    if seen.path.rstrip("/") == "/v2":
+        return json_answer(b"{}")
+    if "/tags/list" in seen.path:
         tags = ["1.0.0", "2.0.0\n::warning::tag", ESC + "[2J", "<img src=x>|`x`"]
-        return 200, j, json.dumps({"name": "app", "tags": tags}).encode()
+        return json_answer(json.dumps({"name": "app", "tags": tags}).encode())
     doc = {"errors": [{"code": "NAME_INVALID", "message": FORGED}]}
-    return 400, j, json.dumps(doc).encode()
+    return json_answer(json.dumps(doc).encode(), 400)
+
+
+def _basic_challenge(seen: Seen) -> Answer:
+    return Answer(401, {"WWW-Authenticate": 'Basic realm="r"'})
 
 
 @pytest.fixture
 def hostile() -> Iterator[Stub]:
-    s = Stub(_hostile).start()
+    s = serving(_hostile)
     yield s
     s.close()
 
@@ -291,7 +241,7 @@ def test_a_helper_name_is_never_a_path(
         if target.parent.is_dir() and not target.exists():
             target.write_text(script)
             target.chmod(0o755)
-    stub = Stub(lambda m, p, h: (401, {"WWW-Authenticate": 'Basic realm="r"'}, b"")).start()
+    stub = serving(_basic_challenge)
     try:
         cfg = tmp_path / "docker"
         cfg.mkdir()
@@ -328,8 +278,8 @@ def test_children_get_no_password(
     helper.write_text(
         f"#!/bin/sh\nenv >{helper_seen}\necho 'credentials not found in native keychain'\nexit 1\n"
     )
-    stub = Stub(lambda m, p, h: (401, {"WWW-Authenticate": 'Basic realm="r"'}, b"")).start()
-    target = Stub(lambda m, p, h: (200 if p.rstrip("/") == "/v2" else 404, {}, b"")).start()
+    stub = serving(_basic_challenge)
+    target = serving(lambda seen: Answer(200 if seen.path.rstrip("/") == "/v2" else 404))
     try:
         cfg = tmp_path / "docker"
         cfg.mkdir()

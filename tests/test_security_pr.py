@@ -12,69 +12,27 @@ from __future__ import annotations
 import base64
 import io
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 from support.git import Repo
+from support.hostile import Answer, Stub, serving
 from support.registry import Registry
 
 USER, PASSWORD = "ci-bot", "s3cret-pr-token"
 DOCKER_USER, DOCKER_PASSWORD = "docker-bot", "docker-s3cret"
 
 
-class Listener:
-    """Answers 401 with a Basic challenge to everything; records Authorization headers."""
-
-    def __init__(self) -> None:
-        self.requests: list[tuple[str, str | None]] = []  # (path, Authorization)
-        listener = self
-
-        class H(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def _any(self) -> None:
-                n = int(self.headers.get("Content-Length") or 0)
-                if n:
-                    self.rfile.read(n)
-                listener.requests.append((self.path, self.headers.get("Authorization")))
-                body = b'{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}'
-                self.send_response(401)
-                self.send_header("WWW-Authenticate", 'Basic realm="x"')
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(body)
-
-            do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = _any
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def host(self) -> str:
-        return f"127.0.0.1:{self.server.server_address[1]}"
-
-    @property
-    def authorizations(self) -> list[str]:
-        return [a for _, a in self.requests if a is not None]
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+UNAUTHORIZED = b'{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}'
 
 
 @pytest.fixture
-def listener() -> Iterator[Listener]:
-    s = Listener()
+def listener() -> Iterator[Stub]:
+    """Answers 401 with a Basic challenge to everything; records Authorization headers."""
+    challenge = {"WWW-Authenticate": 'Basic realm="x"', "Content-Type": "application/json"}
+    s = serving(lambda seen: Answer(401, challenge, UNAUTHORIZED))
     yield s
     s.close()
 
@@ -84,7 +42,7 @@ def _basic(user: str, password: str) -> str:
 
 
 @pytest.fixture
-def secrets(listener: Listener, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def secrets(listener: Stub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """TAGGER_USERNAME / TAGGER_PASSWORD set, and a Docker config with a login for the
     listener's host."""
     docker = tmp_path / "docker"
@@ -120,8 +78,8 @@ def test_config_records_which_values_came_from_the_file(tmp_path: Path) -> None:
     assert load(tmp_path, None, {"TAGGER_IMAGE": ""}, {}).from_file == {"images", "source"}
 
 
-def _sent(listener: Listener) -> set[str]:
-    return {base64.b64decode(a.split(" ", 1)[1]).decode() for a in listener.authorizations}
+def _sent(listener: Stub) -> set[str]:
+    return {base64.b64decode(a.split(" ", 1)[1]).decode() for a in listener.authorizations()}
 
 
 COMMANDS = [["plan"], ["release", "--allow-pr"], ["reconcile"]]
@@ -133,7 +91,7 @@ COMMANDS = [["plan"], ["release", "--allow-pr"], ["reconcile"]]
 def test_a_pull_request_sends_no_credentials_to_an_image_named_by_the_file(
     cmd: list[str],
     event: str,
-    listener: Listener,
+    listener: Stub,
     repo: Repo,
     tagger: Any,
     monkeypatch: pytest.MonkeyPatch,
@@ -142,8 +100,8 @@ def test_a_pull_request_sends_no_credentials_to_an_image_named_by_the_file(
     _file(repo, f'image = "{listener.host}/app"\n')
     run = tagger("-C", str(repo.path), *cmd)
     assert run.code != 0, run.err  # the listener lets nobody in
-    assert listener.requests, run.err  # it was contacted...
-    assert listener.authorizations == [], listener.requests  # ...with no credentials
+    assert listener.log, run.err  # it was contacted...
+    assert listener.authorizations() == [], listener.log  # ...with no credentials
     assert f"no credentials sent to {listener.host}, named only by .tagger.toml" in run.err
     assert run.err.count("no credentials sent to") == 1  # said once
     assert PASSWORD not in run.err and DOCKER_PASSWORD not in run.err
@@ -151,23 +109,23 @@ def test_a_pull_request_sends_no_credentials_to_an_image_named_by_the_file(
 
 @pytest.mark.usefixtures("secrets")
 def test_pyproject_tool_tagger_is_a_repository_file_too(
-    listener: Listener, repo: Repo, tagger: Any, monkeypatch: pytest.MonkeyPatch
+    listener: Stub, repo: Repo, tagger: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _pull_request(monkeypatch)
     _file(repo, f'[tool.tagger]\nimage = ["{listener.host}/app"]\n', "pyproject.toml")
     run = tagger("-C", str(repo.path), "plan")
-    assert listener.requests and listener.authorizations == [], run.err
+    assert listener.log and listener.authorizations() == [], run.err
     assert "named only by pyproject.toml" in run.err
 
 
 def test_password_stdin_is_not_sent_to_an_image_named_by_the_file(
-    listener: Listener, repo: Repo, tagger: Any, monkeypatch: pytest.MonkeyPatch
+    listener: Stub, repo: Repo, tagger: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _pull_request(monkeypatch)
     _file(repo, f'image = "{listener.host}/app"\n')
     monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD + "\n"))
     run = tagger("-C", str(repo.path), "plan", "--username", USER, "--password-stdin")
-    assert listener.requests and listener.authorizations == [], run.err
+    assert listener.log and listener.authorizations() == [], run.err
     # the same with -i: the flag names the registry, the credentials go (the test can fail)
     monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD + "\n"))
     image = f"{listener.host}/app"
@@ -178,7 +136,7 @@ def test_password_stdin_is_not_sent_to_an_image_named_by_the_file(
 @pytest.mark.usefixtures("secrets")
 @pytest.mark.parametrize("cmd", COMMANDS, ids=lambda c: c[0])
 def test_an_image_from_a_flag_or_the_environment_gets_credentials_on_a_pull_request(
-    cmd: list[str], listener: Listener, repo: Repo, tagger: Any, monkeypatch: pytest.MonkeyPatch
+    cmd: list[str], listener: Stub, repo: Repo, tagger: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _pull_request(monkeypatch)
     _file(repo, f'image = "{listener.host}/app"\n')
@@ -186,14 +144,14 @@ def test_an_image_from_a_flag_or_the_environment_gets_credentials_on_a_pull_requ
     assert run.code != 0
     assert _sent(listener) == {f"{USER}:{PASSWORD}"}, run.err
     assert "no credentials sent" not in run.err
-    listener.requests.clear()
+    listener.log.clear()
     monkeypatch.setenv("TAGGER_IMAGE", f"{listener.host}/app")
     run = tagger("-C", str(repo.path), *cmd)
     assert _sent(listener) == {f"{USER}:{PASSWORD}"}, run.err
     # the Docker config is used for a caller-named registry too
     monkeypatch.delenv("TAGGER_USERNAME")
     monkeypatch.delenv("TAGGER_PASSWORD")
-    listener.requests.clear()
+    listener.log.clear()
     run = tagger("-C", str(repo.path), *cmd)
     assert _sent(listener) == {f"{DOCKER_USER}:{DOCKER_PASSWORD}"}, run.err
 
@@ -201,7 +159,7 @@ def test_an_image_from_a_flag_or_the_environment_gets_credentials_on_a_pull_requ
 @pytest.mark.usefixtures("secrets")
 @pytest.mark.parametrize("cmd", COMMANDS, ids=lambda c: c[0])
 def test_outside_a_pull_request_the_file_named_image_gets_credentials(
-    cmd: list[str], listener: Listener, repo: Repo, tagger: Any, monkeypatch: pytest.MonkeyPatch
+    cmd: list[str], listener: Stub, repo: Repo, tagger: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
     monkeypatch.setenv("GITHUB_EVENT_NAME", "push")
@@ -213,7 +171,7 @@ def test_outside_a_pull_request_the_file_named_image_gets_credentials(
 
 @pytest.mark.usefixtures("secrets")
 def test_a_source_named_by_the_file_gets_no_docker_config_login_on_a_pull_request(
-    listener: Listener,
+    listener: Stub,
     registry: Registry,
     repo: Repo,
     tagger: Any,
@@ -225,18 +183,18 @@ def test_a_source_named_by_the_file_gets_no_docker_config_login_on_a_pull_reques
     _file(repo, f'source = "docker://{listener.host}/src:1"\n')
     image = f"{registry.host}/pr-source/app"
     for cmd in (["plan"], ["release", "--allow-pr"]):
-        listener.requests.clear()
+        listener.log.clear()
         run = tagger("-C", str(repo.path), *cmd, "-i", image)
         assert run.code != 0, run.err
-        assert listener.requests and listener.authorizations == [], run.err
+        assert listener.log and listener.authorizations() == [], run.err
         assert f"no credentials sent to {listener.host}, named only by .tagger.toml" in run.err
     # the same source from the flag gets the Docker config's login
-    listener.requests.clear()
+    listener.log.clear()
     source = f"docker://{listener.host}/src:1"
     run = tagger("-C", str(repo.path), "plan", "-i", image, "--source", source)
     assert _sent(listener) == {f"{DOCKER_USER}:{DOCKER_PASSWORD}"}, run.err
     # and outside a pull request, the file's source gets it as before
     monkeypatch.setenv("GITHUB_EVENT_NAME", "push")
-    listener.requests.clear()
+    listener.log.clear()
     run = tagger("-C", str(repo.path), "plan", "-i", image)
     assert _sent(listener) == {f"{DOCKER_USER}:{DOCKER_PASSWORD}"}, run.err

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import pytest
 
+from support.listen import serve
 from support.registry import Registry, need_binary, start_registry, stop
 
 SERVICE = "tagger-test-registry"
@@ -291,22 +292,7 @@ class TokenIssuer:
         h.wfile.write(data)
 
     def start(self) -> None:
-        issuer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                issuer.handle(self)
-
-            do_POST = do_GET
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server = serve(self.handle, methods=("GET", "POST"))
 
     def close(self) -> None:
         if self.server is not None:

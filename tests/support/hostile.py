@@ -7,13 +7,14 @@ receives is recorded with its headers (what a credential thief would keep)."""
 from __future__ import annotations
 
 import re
-import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
+
+from support.listen import serve
 
 
 @dataclass
@@ -44,29 +45,8 @@ class Stub:
         self.log: list[Seen] = []
         self.arrived = threading.Event()  # set on every request
         self._stop = threading.Event()
-        stub = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def _any(self) -> None:
-                stub._handle(self)
-
-            do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = _any
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
+        self.server = serve(self._handle, tls=tls)
         self.server.handle_error = lambda *args: None  # type: ignore[method-assign]
-        if tls is not None:
-            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            ctx.load_cert_chain(str(tls[0]), str(tls[1]))
-            self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
 
     @property
     def port(self) -> int:
@@ -77,8 +57,8 @@ class Stub:
         return f"127.0.0.1:{self.port}"
 
     def on(self, method: str, pattern: str, route: Route) -> None:
-        """Answer ``method`` requests whose path (query included) matches ``pattern``
-        (the latest route added wins)."""
+        """Answer ``method`` requests (``"*"``: any method) whose path (query included)
+        matches ``pattern`` (the latest route added wins)."""
         self.routes.insert(0, (method, re.compile(pattern), route))
 
     def close(self) -> None:
@@ -97,7 +77,7 @@ class Stub:
         self.arrived.set()
         answer = Answer(404, {"Content-Type": "application/json"}, NOT_FOUND)
         for method, pattern, route in self.routes:
-            if method == h.command and pattern.search(h.path):
+            if method in (h.command, "*") and pattern.search(h.path):
                 answer = route(seen)
                 break
         if answer.hang:
@@ -129,6 +109,13 @@ class Stub:
             h.wfile.flush()
             if a.drip:
                 time.sleep(a.drip)
+
+
+def serving(route: Route) -> Stub:
+    """A stub answering every request, whatever its method and path, with ``route``."""
+    stub = Stub()
+    stub.on("*", "", route)
+    return stub
 
 
 def zeros(total: int, chunk: int = 1 << 20) -> Iterable[bytes]:

@@ -16,9 +16,11 @@ import time
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import requests
+
+from support.listen import serve
 
 HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host"}
 
@@ -111,27 +113,7 @@ class Proxy:
         self._served = 0
         self._lock = threading.Lock()
         self._session = requests.Session()
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            # headers and body go out in two writes: with Nagle on, the body waits for
-            # the client's delayed ACK (40 ms) on a kept-alive connection. Registries
-            # (Go's net/http) set TCP_NODELAY; so does this proxy.
-            disable_nagle_algorithm = True
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def _any(self) -> None:
-                proxy.handle(self)
-
-            do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = _any
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self.server = serve(self.handle)
 
     @property
     def host(self) -> str:
