@@ -23,7 +23,6 @@ from types import FrameType
 from typing import Any
 
 from ..errors import DeadlineExceeded, Interrupted, TaggerError
-from .report import Result
 
 STOPPED_HINT = "what is written is consistent; run the same command again to finish"
 
@@ -94,8 +93,9 @@ class StopFlag:
             err.hint = STOPPED_HINT
             raise err
 
-    def checkpoint(self, result: Result, what: str) -> None:
-        """Raise (with the report attached) when a signal came or the deadline passed."""
+    def checkpoint(self, what: str) -> None:
+        """Raise when a signal came or the deadline passed (the write loop attaches the
+        report)."""
         err: TaggerError
         if self.signum is not None:
             name = signal.Signals(self.signum).name
@@ -105,5 +105,4 @@ class StopFlag:
         else:
             return
         err.hint = STOPPED_HINT
-        err.result = result
         raise err

@@ -38,8 +38,8 @@ def run_writes(
 
 
 def _write(result: Result, stop: StopFlag, w: Write) -> None:
-    stop.checkpoint(result, w.what)
     try:
+        stop.checkpoint(w.what)
         with stop.writing():
             w.call()
     except TaggerError as e:
