@@ -21,7 +21,6 @@ from .redact import printable
 
 PULL_REQUEST_EVENTS = ("pull_request", "pull_request_target")
 _PULL_REF = re.compile(r"refs/pull/(\d+)/")
-OUTPUT_NAMES = ("version", "tag", "tags", "digest", "json", "labels", "sha-tag")
 
 
 def active(env: Mapping[str, str]) -> bool:

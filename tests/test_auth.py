@@ -265,7 +265,7 @@ def test_threads_starting_together_share_one_token_fetch(regs: AuthRegistries) -
     for t in tags:
         regs.open.push_image(image, t)
     alice = make("alice", regs.users["alice"].password, source="test")
-    client = RegistryClient(regs.token, credentials=lambda host: alice)
+    client = RegistryClient.to(regs.token, credentials=lambda host: alice)
     start = threading.Barrier(len(tags))
 
     def head(tag: str) -> str | None:

@@ -40,7 +40,7 @@ def fake() -> Iterator[Stub]:
 
 
 def client(stub: Stub, **opts: object) -> RegistryClient:
-    return RegistryClient(stub.host, retries=0, **opts)  # type: ignore[arg-type]
+    return RegistryClient.to(stub.host, retries=0, **opts)
 
 
 def requests_to(stub: Stub, path: str) -> list[Seen]:

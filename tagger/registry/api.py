@@ -15,7 +15,7 @@ import logging
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 from ..credentials import CredentialLookup, Credentials
 from ..errors import NotFound, RegistryError
@@ -65,34 +65,18 @@ class RegistryClient:
     """One registry host: its transport, its auth state and the API calls."""
 
     def __init__(
-        self,
-        registry: str,
-        *,
-        insecure: frozenset[str] = frozenset(),
-        credentials: CredentialLookup = no_credentials,
-        verify: bool | str = True,
-        retries: int = 4,
-        timeout: float = 30.0,
-        backoff: float = 0.5,
-        pool_size: int = 16,
-        expired: Callable[[], bool] | None = None,
-        remaining: Callable[[], float | None] | None = None,
-        pause: Callable[[float], None] | None = None,
+        self, transport: Transport, credentials: CredentialLookup = no_credentials
     ) -> None:
-        self.registry = registry
-        self.transport = Transport(
-            registry,
-            pause=pause,
-            insecure=insecure,
-            verify=verify,
-            retries=retries,
-            timeout=timeout,
-            backoff=backoff,
-            pool_size=pool_size,
-            expired=expired,
-            remaining=remaining,
-        )
-        self.auth = Auth(self.transport, credentials)
+        self.registry = transport.registry
+        self.transport = transport
+        self.auth = Auth(transport, credentials)
+
+    @classmethod
+    def to(
+        cls, registry: str, credentials: CredentialLookup = no_credentials, **options: Any
+    ) -> RegistryClient:
+        """A client for ``registry``; ``options`` are Transport's (retries, timeout…)."""
+        return cls(Transport(registry, **options), credentials)
 
     def close(self) -> None:
         self.transport.close()

@@ -8,6 +8,8 @@ from typing import Any
 
 from ..credentials import CredentialLookup
 from .api import RegistryClient
+from .auth import no_credentials
+from .transport import Transport
 
 
 class Registries:
@@ -26,10 +28,10 @@ class Registries:
     def client(self, registry: str) -> RegistryClient:
         with self._lock:
             if registry not in self._clients:
-                opts = dict(self.client_opts)
-                if self.credentials is not None:
-                    opts["credentials"] = self.credentials
-                self._clients[registry] = RegistryClient(registry, insecure=self.insecure, **opts)
+                transport = Transport(registry, insecure=self.insecure, **self.client_opts)
+                self._clients[registry] = RegistryClient(
+                    transport, self.credentials or no_credentials
+                )
             return self._clients[registry]
 
     def close(self) -> None:
