@@ -99,3 +99,13 @@ def test_api_stops_following_a_tag_list_that_links_to_itself(fake: Stub) -> None
     fake.on("GET", r"^/v2/app/tags/list", lambda s: Answer(200, loop, page))
     assert client(fake).list_tags("app", page_size=1) == ["1.0.0", "1.0.0"]
     assert len(requests_to(fake, "/v2/app/tags/list")) == 2  # the first page, then the loop
+
+
+def test_api_checks_a_manifest_asked_for_by_sha512(fake: Stub) -> None:
+    headers = {"Content-Type": OCI_MANIFEST}
+    fake.on("GET", r"^/v2/app/manifests/sha512:", lambda s: Answer(200, headers, MANIFEST))
+    right = "sha512:" + hashlib.sha512(MANIFEST).hexdigest()
+    wrong = "sha512:" + hashlib.sha512(MANIFEST + b" ").hexdigest()
+    assert client(fake).get_manifest("app", right).data == MANIFEST
+    with pytest.raises(RegistryError, match=f"served content with digest {right}"):
+        client(fake).get_manifest("app", wrong)

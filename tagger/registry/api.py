@@ -19,7 +19,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from ..credentials import CredentialLookup, Credentials
 from ..errors import NotFound, RegistryError
-from ..oci import MANIFEST_TYPES, Manifest, manifest_problem, sha256_digest
+from ..oci import ALGORITHMS, MANIFEST_TYPES, Manifest, digest_of, manifest_problem, matches
 from ..policy import DOCKER_TAG_RE
 from . import errors, refusals
 from .auth import Auth, no_credentials
@@ -59,6 +59,12 @@ def _own_origin(transport: Transport, url: str) -> bool:
     if transport.origin[0] == "https" and not url.lower().startswith("https://"):
         raise refusals.insecure_location(transport.registry, url)
     return False
+
+
+def _digest_like(data: bytes, wanted: str) -> str:
+    """The digest of ``data`` in the algorithm of ``wanted`` (sha256 when unknown)."""
+    algorithm = wanted.partition(":")[0]
+    return digest_of(data, algorithm if algorithm in ALGORITHMS else "sha256")
 
 
 class RegistryClient:
@@ -167,8 +173,8 @@ class RegistryClient:
         if problem:
             raise errors.not_the_api(self.registry, f"GET /v2/{repo}/manifests/{ref}", problem)
         m = Manifest.from_bytes(resp.content, resp.headers.get("Content-Type"))
-        if ref.startswith("sha256:") and m.digest != ref:
-            raise errors.altered(f"{self.registry}/{repo}@{ref}", m.digest)
+        if ":" in ref and not matches(m.data, ref):  # by digest: any algorithm checked
+            raise errors.altered(f"{self.registry}/{repo}@{ref}", _digest_like(m.data, ref))
         return m
 
     def head_manifest(self, repo: str, ref: str, *, push: bool = False) -> str | None:
@@ -342,6 +348,8 @@ class RegistryClient:
             data += chunk
             if len(data) > limit:
                 raise errors.too_large(f"{self.registry}/{repo}@{digest}", limit)
-        if sha256_digest(bytes(data)) != digest:
-            raise errors.altered(f"{self.registry}/{repo}@{digest}", sha256_digest(bytes(data)))
+        if not matches(bytes(data), digest):
+            raise errors.altered(
+                f"{self.registry}/{repo}@{digest}", _digest_like(bytes(data), digest)
+            )
         return bytes(data)
