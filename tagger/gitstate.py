@@ -30,7 +30,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from . import policy, redact
-from .errors import GitError, PolicyRefusal
+from .errors import GitError, PolicyRefusal, TaggerError
 from .redact import secret_variables
 
 if TYPE_CHECKING:
@@ -72,7 +72,10 @@ def _open(path: str) -> Iterator[git.Repo]:
         raise GitError(
             "GitPython is not installed", "install tagger with its dependencies (pip install .)"
         ) from None
-    except ImportError:  # GitPython's import runs `git version` and fails without git
+    except ImportError as e:  # GitPython's import runs `git version` and fails without git
+        cause = e.__cause__ or e.__context__
+        if isinstance(cause, TaggerError):  # a signal stopped the run while it ran
+            raise cause from None
         raise GitError(*_NO_GIT) from None
     try:
         repo = git.Repo(path, search_parent_directories=True)

@@ -426,3 +426,43 @@ def test_help_does_not_import_gitpython() -> None:
     imported = [line.rsplit("|", 1)[-1].strip() for line in out.stderr.splitlines()]
     assert "tagger.cli" in imported
     assert not [m for m in imported if m == "git" or m.startswith(("git.", "gitdb"))]
+
+
+def test_ctrl_c_while_git_is_read_stops_the_run_and_blames_no_git(
+    repo: Path, tmp_path: Path
+) -> None:
+    """GitPython runs `git version` as it is imported and turns any failure into an
+    ImportError: a signal arriving then must stop the run (130), not report git
+    missing (5)."""
+    import shutil
+    import signal
+    import time
+
+    real = shutil.which("git")
+    assert real is not None
+    started = tmp_path / "version-started"
+    wrapper = tmp_path / "bin" / "git"
+    wrapper.parent.mkdir()
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        f'if [ "$1" = version ]; then : > "{started}"; sleep 20; fi\n'
+        f'exec "{real}" "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    env = {**os.environ, "PATH": f"{wrapper.parent}:{os.environ['PATH']}"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tagger", "plan", "--offline"],
+        cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while not started.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert started.exists(), proc.communicate()[1]
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "not installed" not in err
