@@ -219,9 +219,12 @@ def _run(
             ctx.out.warn(ident.warnings if ident else ())
             result = action(cfg, ident, (regs, stop, pre))
         except TaggerError as e:
-            if e.result is not None:
-                ctx.out.result(e.result, e)
-            raise
+            err = stop.outcome(e)  # a signal came: the run was stopped, whatever surfaced
+            if err.result is not None:
+                ctx.out.result(err.result, err)
+            if err is e:
+                raise
+            raise err from e
     ctx.out.result(result)
 
 

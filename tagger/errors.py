@@ -104,9 +104,13 @@ class GitError(TaggerError):
     exit_code = 5
 
 
+STOPPED_HINT = "what is written is consistent; run the same command again to finish"
+
+
 class Interrupted(TaggerError):
     """Stopped by SIGINT (130) or SIGTERM (143) at a safe point."""
 
-    def __init__(self, signum: int, message: str) -> None:
-        super().__init__(message)
+    def __init__(self, signum: int, message: str, hint: str | None = STOPPED_HINT) -> None:
+        super().__init__(message, hint)
+        self.signum = signum
         self.exit_code = 128 + signum

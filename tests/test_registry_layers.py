@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import signal
 from collections.abc import Iterator
 
 import pytest
 from support.hostile import Answer, Seen, Stub
 
-from tagger.errors import DeadlineExceeded, RegistryError
+from tagger.errors import DeadlineExceeded, Interrupted, RegistryError
 from tagger.oci import OCI_MANIFEST, Manifest
 from tagger.registry import RegistryClient
 
@@ -109,3 +110,20 @@ def test_api_checks_a_manifest_asked_for_by_sha512(fake: Stub) -> None:
     assert client(fake).get_manifest("app", right).data == MANIFEST
     with pytest.raises(RegistryError, match=f"served content with digest {right}"):
         client(fake).get_manifest("app", wrong)
+
+
+def test_transport_once_a_signal_stopped_the_run_a_request_is_that_stop(fake: Stub) -> None:
+    """A request refused (or cut short) because a signal shut the connections down
+    exits as the signal (143), never as an unreachable registry (4)."""
+    from tagger.registry import abort_reads, arm
+
+    abort_reads(signal.SIGTERM)
+    try:
+        with pytest.raises(Interrupted, match="stopped by SIGTERM before") as got:
+            client(fake).list_tags("app")
+    finally:
+        arm()
+    assert got.value.exit_code == 143
+    assert fake.log == []  # nothing was sent
+    client(fake).ping(retry=False)  # the next run (arm) sends again
+    assert requests_to(fake, "/v2/")

@@ -341,6 +341,7 @@ class Transport:
             )
         except requests.exceptions.RequestException as e:
             target = what or self.registry
+            check_aborted(f"{method} {target}")  # cut short by a signal: the stop
             raise errors.transport_error(e, self.registry, target, verify) from None
         log.debug("%s %s -> %s", method, urllib.parse.urlsplit(resp.url).path, resp.status_code)
         if not stream:

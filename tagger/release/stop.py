@@ -22,9 +22,7 @@ from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import Any
 
-from ..errors import DeadlineExceeded, Interrupted, TaggerError
-
-STOPPED_HINT = "what is written is consistent; run the same command again to finish"
+from ..errors import STOPPED_HINT, DeadlineExceeded, Interrupted, TaggerError
 
 
 class StopFlag:
@@ -34,7 +32,7 @@ class StopFlag:
         self._deadline_at = None if deadline is None else time.monotonic() + deadline
         self._previous: dict[int, Any] = {}
         self._stopped = threading.Event()  # set by the first signal
-        self.on_signal: list[Callable[[], None]] = []
+        self.on_signal: list[Callable[[int], None]] = []
         self._writing = 0
         self._count_lock = threading.Lock()
 
@@ -79,7 +77,7 @@ class StopFlag:
             os.write(2, msg.encode())
             return
         for hook in self.on_signal:
-            hook()
+            hook(signum)
         raise Interrupted(signum, f"stopped by {name}; nothing was being written")
 
     def pause(self, seconds: float) -> None:
@@ -89,9 +87,7 @@ class StopFlag:
         if self._stopped.wait(max(seconds, 0.0)):
             assert self.signum is not None
             name = signal.Signals(self.signum).name
-            err = Interrupted(self.signum, f"stopped by {name} while a request was retried or sent")
-            err.hint = STOPPED_HINT
-            raise err
+            raise Interrupted(self.signum, f"stopped by {name} while a request was retried or sent")
 
     def checkpoint(self, what: str) -> None:
         """Raise when a signal came or the deadline passed (the write loop attaches the
@@ -106,3 +102,14 @@ class StopFlag:
             return
         err.hint = STOPPED_HINT
         raise err
+
+    def outcome(self, err: TaggerError) -> TaggerError:
+        """What a run that failed with ``err`` reports: once a signal came, the stop
+        (130/143) with ``err``'s report, whatever surfaced (a library that swallowed
+        the handler's exception, a request the stop cut short); else ``err``."""
+        if self.signum is None or isinstance(err, Interrupted):
+            return err
+        name = signal.Signals(self.signum).name
+        stopped = Interrupted(self.signum, f"stopped by {name}")
+        stopped.result = err.result
+        return stopped
