@@ -64,6 +64,12 @@ class Credentials:
     password: str | None = field(default=None, repr=False)
     identity_token: str | None = field(default=None, repr=False)
     source: str = ""  # where they came from, for messages (never the secret itself)
+    withheld: bool = False  # none are sent on purpose (a pull request, session.py)
+
+    @property
+    def anonymous(self) -> bool:
+        """Nothing to log in with (withheld, or an entry with nothing in it)."""
+        return not (self.username or self.password or self.identity_token)
 
 
 CredentialLookup = Callable[[str], "Credentials | None"]
@@ -324,7 +330,7 @@ class Resolver:
     def _lookup(self, registry: str) -> Credentials | None:
         if self.allowed is not None and registry not in self.allowed:
             log.warning("note: %s", self.withheld.replace("{registry}", registry))
-            return None
+            return Credentials(withheld=True)
         if self.explicit is not None and registry in self.targets:
             log.debug(
                 "credentials for %s: %s from %s",

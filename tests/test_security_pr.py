@@ -105,6 +105,9 @@ def test_a_pull_request_sends_no_credentials_to_an_image_named_by_the_file(
     assert f"no credentials sent to {listener.host}, named only by .tagger.toml" in run.err
     assert run.err.count("no credentials sent to") == 1  # said once
     assert PASSWORD not in run.err and DOCKER_PASSWORD not in run.err
+    # the failure that follows says why, not "log in": a login would not be used
+    assert "pass -i (or --source) to use them" in run.err.splitlines()[-1], run.err
+    assert "docker login" not in run.err
 
 
 @pytest.mark.usefixtures("secrets")

@@ -4,9 +4,9 @@
   bounded reads; ``origin`` (where a URL goes: origin, proxy), ``body`` (a streamed
   upload of exactly its size and digest), ``abort`` (a signal ends every read);
 - ``auth``: challenges (``challenge``), credentials per host, the token cache and fetch;
-- ``errors``: every registry answer or exception turned into tagger's error, and
-  ``refusals``: what tagger refuses from a hostile registry or source (the registry
-  wording lives in these two, split for size);
+- ``errors``: all the registry wording: every registry answer or exception turned
+  into tagger's error, and what tagger refuses from a hostile registry or source
+  (``errors.refusals``);
 - ``api``: the endpoints (manifests as exact bytes, tags, blobs, mounts, uploads);
 - ``pool``: one client per host for a run.
 """

@@ -21,9 +21,10 @@ from ..credentials import CredentialLookup, Credentials
 from ..errors import NotFound, RegistryError
 from ..oci import ALGORITHMS, MANIFEST_TYPES, Manifest, digest_of, manifest_problem, matches
 from ..policy import DOCKER_TAG_RE
-from . import errors, refusals
+from . import errors
 from .auth import Auth, no_credentials
 from .body import Body
+from .errors import refusals
 from .transport import ERROR_LIMIT, Transport
 
 if TYPE_CHECKING:

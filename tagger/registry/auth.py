@@ -24,8 +24,9 @@ from typing import TYPE_CHECKING, Any
 
 from ..credentials import CredentialLookup, Credentials
 from ..redact import register as register_secret
-from . import errors, refusals
+from . import errors
 from .challenge import parse_challenge
+from .errors import refusals
 from .transport import Transport
 
 if TYPE_CHECKING:

@@ -7,8 +7,9 @@ import hashlib
 from collections.abc import Callable, Iterator
 
 from ..errors import RegistryUnreachable
-from . import errors, refusals
+from . import errors
 from .abort import check_aborted
+from .errors import refusals
 
 
 class Body:

@@ -104,7 +104,7 @@ def _retry_class(
         """urllib3's Retry with every Retry-After wait capped. A registry asking for
         longer than the cap (Docker Hub's rate limit: hours), or than the run's deadline
         leaves, is not retried at all: its answer goes back to the caller at once,
-        which says until when (errors.py). The wait between attempts is ``pause``, so
+        which says until when (errors/answers.py). The wait between attempts is ``pause``, so
         a signal ends it at once (nothing was written meanwhile)."""
 
         def increment(self, method: Any = None, url: Any = None, *args: Any, **kw: Any) -> Any:

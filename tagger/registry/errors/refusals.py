@@ -1,10 +1,10 @@
 """The wording of what tagger refuses from a hostile or broken registry, token server
-or source (docs/security.md): errors.py's sibling, kept apart for its size. Messages
+or source (docs/security.md): one module of the registry wording. Messages
 name hosts, digests and sizes, never a header or a credential."""
 
 from __future__ import annotations
 
-from ..errors import AuthError, RegistryError
+from ...errors import AuthError, RegistryError
 
 
 def short_source(what: str, sent: int, size: int) -> RegistryError:
