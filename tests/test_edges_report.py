@@ -175,6 +175,28 @@ def test_json_on_a_usage_error(tagger: Any, repo: Repo, args: tuple[str, ...]) -
     assert doc["exit_code"] == 2 and doc["error"]
 
 
+def test_json_on_an_unexpected_error(
+    tagger: Any, repo: Repo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug (a non-TaggerError) still prints one object, and the step's ``json``
+    output. Nothing real raises one, so a bug is planted where git is read."""
+
+    def bug(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("planted bug")
+
+    monkeypatch.setattr(gitstate, "current_state", bug)
+    out_file = tmp_path / "github_output"
+    out_file.write_text("")
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("GITHUB_OUTPUT", str(out_file))
+    run = tagger("-C", str(repo.path), "plan", "--offline", "--json")
+    assert run.code == 1
+    assert run.json == {"error": "unexpected error: RuntimeError: planted bug", "exit_code": 1}
+    assert run.err.startswith("::error") and "Traceback" not in run.err  # one annotation
+    assert len(run.err.strip().splitlines()) == 1
+    assert '"exit_code": 1' in out_file.read_text()  # the json output, for later steps
+
+
 # --- 6. release with no image ------------------------------------------------------
 @pytest.mark.parametrize("dry", [(), ("--dry-run",)], ids=["release", "dry-run"])
 def test_release_without_an_image_is_a_usage_error(
