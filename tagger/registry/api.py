@@ -28,7 +28,7 @@ from .errors import refusals
 from .transport import ERROR_LIMIT, Transport
 
 if TYPE_CHECKING:
-    import requests
+    from .reply import Reply
 
 log = logging.getLogger("tagger.registry")
 
@@ -107,7 +107,7 @@ class RegistryClient:
         retry: bool = True,
         url: str | None = None,
         limit: int = ERROR_LIMIT,
-    ) -> requests.Response:
+    ) -> Reply:
         """Send one API call; answer 401 challenges once; raise on statuses not in ``ok``.
         Credentials only for the registry's own origin (``_own_origin``); unless
         ``stream``, the answer is read up to ``limit`` bytes.
@@ -136,7 +136,7 @@ class RegistryClient:
                 limit=limit,
             )
             if stream and resp.status_code not in ok:
-                resp._content = self.transport.read(resp, ERROR_LIMIT)
+                resp = resp.read(self.transport.read(resp, ERROR_LIMIT))
             again = attempt == 1 and not isinstance(data, Body)
             if (
                 again
@@ -256,7 +256,7 @@ class RegistryClient:
             seen.add(url)
             params = None
 
-    def _tags_of(self, resp: requests.Response, where: str) -> list[str]:
+    def _tags_of(self, resp: Reply, where: str) -> list[str]:
         try:
             body = resp.json()
         except ValueError:
@@ -269,7 +269,7 @@ class RegistryClient:
             raise errors.not_the_api(self.registry, where, "not a tag list")
         return [t for t in listed or [] if isinstance(t, str) and DOCKER_TAG_RE.fullmatch(t)]
 
-    def _location(self, resp: requests.Response, where: str) -> str:
+    def _location(self, resp: Reply, where: str) -> str:
         location = resp.headers.get("Location")
         if not location:
             raise errors.not_the_api(

@@ -30,7 +30,7 @@ from .errors import refusals
 from .transport import Transport
 
 if TYPE_CHECKING:
-    import requests
+    from .reply import Reply
 
 log = logging.getLogger("tagger.registry")
 
@@ -85,7 +85,7 @@ class Auth:
             return f"Bearer {self._token(params, scopes)}"
         return None
 
-    def answer(self, resp: requests.Response, sent: str | None, scopes: Scopes) -> bool:
+    def answer(self, resp: Reply, sent: str | None, scopes: Scopes) -> bool:
         """A 401: learn its challenge; True when the request is worth sending again (a
         new challenge, a request that went without credentials because another thread
         learned the challenge meanwhile, or a bearer token to renew)."""
@@ -199,7 +199,7 @@ class Auth:
             )
         return parts.netloc
 
-    def _token_from(self, resp: requests.Response) -> tuple[str, float]:
+    def _token_from(self, resp: Reply) -> tuple[str, float]:
         """The token and how many seconds it lives."""
         if 300 <= resp.status_code < 400:
             realm_host = urllib.parse.urlsplit(resp.url).netloc

@@ -51,6 +51,7 @@ from . import errors
 from .abort import check_aborted, track
 from .body import Body
 from .origin import origin, proxies_for
+from .reply import Reply
 
 if TYPE_CHECKING:
     import requests
@@ -310,7 +311,7 @@ class Transport:
         auth: tuple[str, str] | None = None,
         limit: int = ERROR_LIMIT,
         follow: bool = True,
-    ) -> requests.Response:
+    ) -> Reply:
         """One request (retried by urllib3 unless ``retry=False``; redirects followed
         for GET and HEAD unless ``follow=False``); raises tagger's error when no answer
         came or the deadline has passed. Unless ``stream``, the body is read here, up
@@ -344,15 +345,17 @@ class Transport:
             check_aborted(f"{method} {target}")  # cut short by a signal: the stop
             raise errors.transport_error(e, self.registry, target, verify) from None
         log.debug("%s %s -> %s", method, urllib.parse.urlsplit(resp.url).path, resp.status_code)
-        if not stream:
-            body = self.read(resp, limit if resp.status_code < 300 else ERROR_LIMIT, what)
-            resp._content = body  # what resp.content/json() answer from now on
-        return resp
+        reply = Reply(resp)
+        if stream:
+            return reply
+        return reply.read(self.read(reply, limit if resp.status_code < 300 else ERROR_LIMIT, what))
 
-    def chunks(self, resp: requests.Response, what: str | None = None) -> Iterator[bytes]:
+    def chunks(self, reply: Reply, what: str | None = None) -> Iterator[bytes]:
         """A body as it comes, raw (no content-decoding), with the deadline enforced."""
         import requests
         import urllib3
+
+        resp = reply.response
 
         path = urllib.parse.urlsplit(resp.url).path
         method = resp.request.method or "GET"
@@ -380,7 +383,7 @@ class Transport:
                 resp.raw.close()  # never reuse a connection with unread bytes on it
             resp.close()
 
-    def read(self, resp: requests.Response, limit: int, what: str | None = None) -> bytes:
+    def read(self, resp: Reply, limit: int, what: str | None = None) -> bytes:
         """A whole body, refusing one larger than ``limit`` before reading it all."""
         where = what or f"{self.registry}{urllib.parse.urlsplit(resp.url).path}"
         declared = resp.headers.get("Content-Length", "")

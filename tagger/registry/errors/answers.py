@@ -14,7 +14,7 @@ from .auth import auth_status, login_hint, who
 from .words import clean, said
 
 if TYPE_CHECKING:
-    import requests
+    from ..reply import Reply
 
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
@@ -31,7 +31,7 @@ CODE_HINTS = {
 }
 
 
-def _error_body(resp: requests.Response) -> tuple[str | None, str | None]:
+def _error_body(resp: Reply) -> tuple[str | None, str | None]:
     """The first ``errors[]`` entry of a Distribution API error body: code, message
     (both cleaned: one line, no control characters)."""
     try:
@@ -76,7 +76,7 @@ def immutable_tag(
 
 def rate_limited(
     where: str,
-    resp: requests.Response,
+    resp: Reply,
     creds: Credentials | None,
     code: str | None,
     msg: str | None,
@@ -116,7 +116,7 @@ def not_the_api(registry: str, where: str, what: str) -> RegistryError:
     )
 
 
-def repo_not_found(registry: str, repo: str, resp: requests.Response) -> NotFound:
+def repo_not_found(registry: str, repo: str, resp: Reply) -> NotFound:
     code, message = _error_body(resp)
     return NotFound(
         f"repository {registry}/{repo} not found{said(code, message)}",
@@ -131,7 +131,7 @@ def status_error(
     method: str,
     registry: str,
     path: str,
-    resp: requests.Response,
+    resp: Reply,
     scopes: Sequence[str],
     creds: Credentials | None,
 ) -> RegistryError:

@@ -12,7 +12,7 @@ from ..challenge import parse_challenge
 from .words import clean
 
 if TYPE_CHECKING:
-    import requests
+    from ..reply import Reply
 
 
 def login_hint(registry: str, creds: Credentials | None = None) -> str:
@@ -87,7 +87,7 @@ def denied(
 
 def auth_status(
     registry: str,
-    resp: requests.Response,
+    resp: Reply,
     scopes: Sequence[str],
     creds: Credentials | None,
     status: int,
