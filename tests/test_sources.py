@@ -11,16 +11,19 @@ import io
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 from support.daemon import Daemon
-from support.git import Repo
+from support.git import CI_VARS, Repo
+from support.hostile import Answer, Seen, Stub
 from support.registry import (
     DOCKER_LIST,
     OCI_INDEX,
@@ -743,6 +746,51 @@ def test_a_1gb_layer_streams_with_little_memory(repo: Repo, tmp_path: Path) -> N
             p.terminate()
             p.wait(10)
         shutil.rmtree(tmp_path, ignore_errors=True)  # 3 GB: do not leave it to pytest
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_ends_a_blob_upload_in_flight_at_once(
+    repo: Repo, tmp_path: Path, sig: signal.Signals
+) -> None:
+    """A blob upload is no write of a tag: nothing is published until T's manifest, so a
+    signal does not wait for it (a 150 MB layer at 10 MB/s would take 15 s). Here the
+    registry takes 1 MiB of a 64 MiB layer and then reads no more."""
+    write_big_layout(tmp_path / "big", 64 * MB)
+    stub = Stub()
+    json_type = {"Content-Type": "application/json"}
+    stub.on("GET", r"^/v2/$", lambda s: Answer(200, json_type, b"{}"))
+    stub.on("GET", r"/tags/list", lambda s: Answer(200, json_type, b'{"name":"big","tags":[]}'))
+    stub.on("POST", r"/blobs/uploads/", lambda s: Answer(202, {"Location": "/v2/big/up/1"}))
+
+    def upload(seen: Seen) -> Answer:  # the small config goes through; the layer stalls
+        if int(seen.headers.get("content-length") or 0) > MB:
+            return Answer(500, hang=60)
+        return Answer(201, {"Docker-Content-Digest": sha256(seen.body)})
+
+    stub.on("*", r"^/v2/big/up/", upload)
+    env = {k: v for k, v in os.environ.items() if k not in CI_VARS and not k.startswith("TAGGER_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tagger", "-C", str(repo.path), "release",
+         "--source", f"oci:{tmp_path / 'big'}:big", "-i", f"{stub.host}/big"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not any(int(s.headers.get("content-length") or 0) > MB for s in stub.log):
+            assert time.monotonic() < deadline and proc.poll() is None, proc.stderr
+            stub.arrived.wait(1)
+            stub.arrived.clear()
+        start = time.monotonic()
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=30)
+        took = time.monotonic() - start
+    finally:
+        proc.kill()
+        stub.close()
+    assert proc.returncode == 128 + sig, err
+    assert signal.Signals(sig).name in err
+    assert took < 3, took
+    assert not [s for s in stub.log if "/manifests/" in s.path and s.method == "PUT"]
 
 
 def test_progress_bar_on_a_terminal_and_one_line_otherwise(
