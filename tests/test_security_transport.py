@@ -506,11 +506,7 @@ def test_a_signal_ends_a_stuck_read_at_once(
         text=True,
     )
     try:
-        deadline = time.monotonic() + 30
-        while not any("tags/list" in s.path for s in fake.stub.log):
-            assert time.monotonic() < deadline and proc.poll() is None
-            fake.stub.arrived.wait(1)
-            fake.stub.arrived.clear()
+        fake.stub.wait_for(lambda s: "tags/list" in s.path, proc)
         start = time.monotonic()
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=30)

@@ -775,11 +775,7 @@ def test_a_signal_ends_a_blob_upload_in_flight_at_once(
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 60
-        while not any(int(s.headers.get("content-length") or 0) > MB for s in stub.log):
-            assert time.monotonic() < deadline and proc.poll() is None, proc.stderr
-            stub.arrived.wait(1)
-            stub.arrived.clear()
+        stub.wait_for(lambda s: int(s.headers.get("content-length") or 0) > MB, proc)
         start = time.monotonic()
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=30)

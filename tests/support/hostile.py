@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
+from subprocess import Popen
 
 from support.listen import serve
 
@@ -65,6 +66,17 @@ class Stub:
         self._stop.set()
         self.server.shutdown()
         self.server.server_close()
+
+    def wait_for(
+        self, wanted: Callable[[Seen], bool], proc: Popen[str], timeout: float = 60
+    ) -> None:
+        """Until a request ``wanted`` has arrived, while ``proc`` (tagger) still runs."""
+        deadline = time.monotonic() + timeout
+        while not any(wanted(s) for s in self.log):
+            assert time.monotonic() < deadline, f"no such request in {timeout} s"
+            assert proc.poll() is None, proc.communicate()[1]
+            self.arrived.wait(1)
+            self.arrived.clear()
 
     def authorizations(self) -> list[str]:
         return [s.headers["authorization"] for s in self.log if "authorization" in s.headers]
