@@ -154,9 +154,10 @@ def test_wheel_from_an_untagged_clone_is_a_development_version(clone: Path, tmp_
     assert run(bindir / "tagger", "--version", cwd=tmp_path) == f"tagger, version {version}\n"
 
 
-def test_a_tree_without_git_still_builds(clone: Path, tmp_path: Path) -> None:
-    """A tarball of the tree (GitHub's archive of a tag, which is how a workflow's
-    `uses:` fetches the action) has no .git: the fallback version, a development one."""
+def _archive_build(clone: Path, tmp_path: Path) -> str:
+    """The version pip builds from ``git archive HEAD`` of ``clone``, unpacked: a tree
+    without .git, as GitHub's archive of a ref is (how a workflow's `uses:` fetches the
+    action; the archive fills in .git_archival.txt)."""
     archive = tmp_path / "tree.tar"
     run("git", "archive", "-o", archive, "HEAD", cwd=clone)
     tree = tmp_path / "tree"
@@ -166,4 +167,26 @@ def test_a_tree_without_git_still_builds(clone: Path, tmp_path: Path) -> None:
     pip_wheel = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation"]
     run(*pip_wheel, "-w", out, tree, cwd=tmp_path)
     (wheel,) = out.glob("*.whl")
-    assert wheel.name == "oci_tagger-0.0.dev0-py3-none-any.whl"
+    return wheel.name.split("-")[1]
+
+
+def test_an_archive_of_a_release_tag_is_that_release(clone: Path, tmp_path: Path) -> None:
+    run("git", "tag", "v9.8.7", cwd=clone)
+    run("git", "tag", "v9", cwd=clone)  # the action's major tag: never read as a version
+    assert _archive_build(clone, tmp_path) == "9.8.7"
+
+
+def test_an_archive_after_a_release_is_a_development_version(clone: Path, tmp_path: Path) -> None:
+    run("git", "tag", "v9.8.7", cwd=clone)
+    run("git", "commit", "-q", "--allow-empty", "-m", "after the release", cwd=clone)
+    head = run("git", "rev-parse", "HEAD", cwd=clone).strip()
+    version = _archive_build(clone, tmp_path)
+    match = re.fullmatch(r"9\.8\.8\.dev1\+g([0-9a-f]{7,})", version)
+    assert match, version
+    assert head.startswith(match[1])
+
+
+def test_a_tree_without_git_or_tags_still_builds(clone: Path, tmp_path: Path) -> None:
+    """No release tag to describe (or a copy of the tree, not an archive): the fallback
+    version, a development one, never one that reads as a release."""
+    assert _archive_build(clone, tmp_path) == "0.0.dev0"
