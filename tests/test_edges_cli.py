@@ -85,9 +85,7 @@ def test_shallow_clone_without_tags_warns(
     assert (run.out, run.err) == ("1.0.0\n", "")
 
 
-def test_release_warns_about_an_ignored_tag(
-    tagger: Any, registry: Registry, repo: Repo
-) -> None:
+def test_release_warns_about_an_ignored_tag(tagger: Any, registry: Registry, repo: Repo) -> None:
     image = registry.new_repo()
     repo.tag("v2.0")
     registry.push_image(image, repo.sha_tag, content=repo.head)
@@ -121,7 +119,10 @@ def test_build_metadata_release_owns_its_lines_for_reconcile_and_backports(
     run = tagger("reconcile", "-i", target, "--json")
     assert run.code == 0, run.err
     assert {t: a["action"] for t, a in run.tags().items()} == {
-        "1.2": "unchanged", "1.3": "unchanged", "1": "unchanged", "latest": "unchanged",
+        "1.2": "unchanged",
+        "1.3": "unchanged",
+        "1": "unchanged",
+        "latest": "unchanged",
     }
     d124 = release("1.2.4")
     state = registry.state(image)
@@ -148,9 +149,21 @@ def test_image_given_twice_is_written_once(tagger: Any, registry: Registry, repo
 
 def test_image_spellings_of_one_repository_are_one_target(tagger: Any, repo: Repo) -> None:
     run = tagger(
-        "-C", str(repo.path), "plan", "--offline", "--json",
-        "-i", "docker.io/acme/app", "-i", "acme/app", "-i", "index.docker.io/acme/app",
-        "-i", "docker.io/library/web", "-i", "web",
+        "-C",
+        str(repo.path),
+        "plan",
+        "--offline",
+        "--json",
+        "-i",
+        "docker.io/acme/app",
+        "-i",
+        "acme/app",
+        "-i",
+        "index.docker.io/acme/app",
+        "-i",
+        "docker.io/library/web",
+        "-i",
+        "web",
     )
     assert run.code == 0, run.err
     images = run.json["images"]
@@ -192,7 +205,11 @@ def test_messages_about_repositories_and_paths_are_not_garbled(
 # --- 8. each command takes what it uses; -C and --debug after the command ----------------------
 
 NOT_FOR_RECONCILE = [
-    "--source", "--allow-dirty", "--tag-prefix", "--sha-prefix", "--sha-length",
+    "--source",
+    "--allow-dirty",
+    "--tag-prefix",
+    "--sha-prefix",
+    "--sha-length",
     "--require-revision",
 ]
 
@@ -203,8 +220,12 @@ def test_reconcile_lists_and_takes_only_what_it_uses(tagger: Any) -> None:
     for option in NOT_FOR_RECONCILE:
         assert option not in run.out, option
     for args in (
-        ["--source", "docker://x/y:1"], ["--allow-dirty"], ["--tag-prefix", "api/v"],
-        ["--sha-prefix", "g"], ["--sha-length", "9"], ["--require-revision"],
+        ["--source", "docker://x/y:1"],
+        ["--allow-dirty"],
+        ["--tag-prefix", "api/v"],
+        ["--sha-prefix", "g"],
+        ["--sha-length", "9"],
+        ["--require-revision"],
     ):
         run = tagger("reconcile", "-i", "127.0.0.1:1/app", *args)
         assert run.code == 2 and "No such option" in run.err, args
@@ -270,3 +291,27 @@ def test_shallow_branch_pipeline_does_not_warn(
     monkeypatch.setenv("GITHUB_SHA", repo.head)
     run = tagger("-C", str(clone), "version")
     assert (run.code, run.out, run.err) == (0, repo.sha_tag + "\n", "")
+
+
+@pytest.mark.parametrize("as_json", [False, True], ids=["text", "json"])
+def test_ctrl_c_while_tagger_starts_is_a_stop_not_a_traceback(
+    repo: Repo, tmp_path: Path, as_json: bool
+) -> None:
+    """A Ctrl-C that lands while the CLI's modules load (before tagger's handlers exist)
+    exits 130 with one line, and one object with --json. The interrupt is made certain
+    by a module on the path that raises it as it is imported, where click's would be."""
+    import os
+    import sys
+
+    fake = tmp_path / "site" / "click"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise KeyboardInterrupt\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(fake.parent), *sys.path])}
+    args = [sys.executable, "-m", "tagger", "plan", "--offline"] + (["--json"] if as_json else [])
+    proc = subprocess.run(args, cwd=repo.path, env=env, capture_output=True, text=True)
+    assert proc.returncode == 130
+    assert proc.stderr == "tagger: stopped by SIGINT\n"
+    if as_json:
+        assert proc.stdout == '{"error": "stopped by SIGINT", "exit_code": 130}\n'
+    else:
+        assert proc.stdout == ""

@@ -120,7 +120,7 @@ def check_contents(wheel: Path, version: str) -> None:
     runtime = [r for r in re.findall(r"^Requires-Dist: (.*)$", meta, re.M) if "extra ==" not in r]
     assert "click" in str(runtime)
     assert "setuptools" not in str(runtime), "setuptools-scm is a build requirement only"
-    assert "tagger = tagger.cli:run" in entry_points
+    assert "tagger = tagger.__main__:run" in entry_points
 
 
 def test_wheel_from_a_tagged_clone_is_that_release(clone: Path, tmp_path: Path) -> None:
