@@ -29,6 +29,7 @@ def test_a_signal_a_library_swallowed_still_ends_the_run_as_stopped() -> None:
         stop.restore()
     assert err.exit_code == 143
     assert str(err).startswith("stopped by SIGTERM")
+    assert "connection reset" in str(err)  # what went wrong too, in the same line
     assert err.result is report
 
 

@@ -110,6 +110,8 @@ class StopFlag:
         if self.signum is None or isinstance(err, Interrupted):
             return err
         name = signal.Signals(self.signum).name
-        stopped = Interrupted(self.signum, f"stopped by {name}")
+        stopped = Interrupted(
+            self.signum, f"stopped by {name}; the run had also failed: {err.message}"
+        )
         stopped.result = err.result
         return stopped
