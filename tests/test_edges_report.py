@@ -247,7 +247,9 @@ def test_a_signal_ends_retries_at_once(
     )  # fmt: skip
     try:
         assert seen.wait(30)
+        deadline = time.monotonic() + 30
         while proxy.count() < 1:  # the 429 was answered: tagger now waits 30 s to retry
+            assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
             time.sleep(0.01)
         sent = time.monotonic()
         proc.send_signal(sig)
