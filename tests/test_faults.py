@@ -144,7 +144,7 @@ def test_deadline_stops_before_the_next_write(
 
     def slow_first_put(method: str, path: str) -> None:
         if method == "PUT" and path.endswith("/manifests/1.0.0"):
-            gate.wait(3)  # T held past the deadline, then forwarded
+            gate.wait(4)  # T held past the deadline, then forwarded
 
     proxy.hook = slow_first_put
     run = tagger(
@@ -154,7 +154,7 @@ def test_deadline_stops_before_the_next_write(
         "-i",
         f"{proxy.host}/{image}",
         "--deadline",
-        "1",
+        "2",  # time enough to plan on a slow machine: the deadline passes while T is held
         "--json",
     )
     assert run.code == 4, run.err
