@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.cli import child_env, stop_with
 from support.git import CI_VARS, Repo
 from support.proxy import Proxy
 from support.registry import Registry, free_port
@@ -215,7 +216,7 @@ def test_an_unreachable_registry_is_one_message(tagger: Any, repo: Repo) -> None
     dead = f"127.0.0.1:{free_port()}/app"
     proc = subprocess.run(
         [sys.executable, "-m", "tagger", "release", "-i", dead, "--retries", "3"],
-        cwd=repo.path, env=_env(), capture_output=True, text=True, timeout=120,
+        cwd=repo.path, env=child_env(), capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert proc.returncode == 4
     lines = proc.stderr.strip().splitlines()
@@ -224,10 +225,6 @@ def test_an_unreachable_registry_is_one_message(tagger: Any, repo: Repo) -> None
 
 
 # --- 8. a signal while requests are retried ----------------------------------------
-def _env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k not in CI_VARS and not k.startswith("TAGGER_")}
-
-
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_a_signal_ends_retries_at_once(
     tagger: Any, registry: Registry, repo: Repo, proxy: Proxy, sig: signal.Signals
@@ -243,7 +240,7 @@ def test_a_signal_ends_retries_at_once(
     proxy.faults.first_429, proxy.faults.retry_after = 10_000, "30"
     proc = subprocess.Popen(
         [sys.executable, "-m", "tagger", "release", "-i", f"{proxy.host}/{image}", "--json"],
-        cwd=repo.path, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=repo.path, env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
         assert seen.wait(30)
@@ -251,13 +248,11 @@ def test_a_signal_ends_retries_at_once(
         while proxy.count() < 1:  # the 429 was answered: tagger now waits 30 s to retry
             assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
             time.sleep(0.01)
-        sent = time.monotonic()
-        proc.send_signal(sig)
-        out, err = proc.communicate(timeout=15)
+        out, err, took = stop_with(proc, sig, timeout=15)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert time.monotonic() - sent < 5
+    assert took < 5
     assert proc.returncode == 128 + sig, err
     assert sig.name in err
     assert json.loads(out)["exit_code"] == 128 + sig

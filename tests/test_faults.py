@@ -4,7 +4,6 @@ the real registry; tagger runs as a real process where signals are under test.""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -13,7 +12,8 @@ import time
 from typing import Any
 
 import pytest
-from support.git import CI_VARS, Repo
+from support.cli import child_env
+from support.git import Repo
 from support.proxy import Drop, Proxy
 from support.registry import Registry
 
@@ -54,15 +54,11 @@ def _settle(proxy: Proxy, dropped: int) -> None:
         time.sleep(0.01)
 
 
-def _env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k not in CI_VARS and not k.startswith("TAGGER_")}
-
-
 def _spawn(repo: Repo, host: str, image: str, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "tagger", "release", "-i", f"{host}/{image}", "--json", *args],
         cwd=repo.path,
-        env=_env(),
+        env=child_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

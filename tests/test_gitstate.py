@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from support.cli import stop_with
 
 from tagger.errors import GitError, PolicyRefusal
 from tagger.gitstate import all_tags, current_state, tag_commit
@@ -459,8 +460,7 @@ def test_ctrl_c_while_git_is_read_stops_the_run_and_blames_no_git(
         while not started.exists() and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.01)
         assert started.exists(), proc.communicate()[1]
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=15)
+        _, err, _ = stop_with(proc, signal.SIGINT, timeout=15)
     finally:
         if proc.poll() is None:
             proc.kill()

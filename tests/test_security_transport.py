@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -20,7 +19,8 @@ from typing import Any
 
 import pytest
 from support.auth import TLS_NAME, User, htpasswd, make_tls, resolve_to_loopback
-from support.git import CI_VARS, Repo
+from support.cli import child_env, stop_with
+from support.git import Repo
 from support.hostile import Answer, Seen, Stub, json_answer, zeros
 from support.registry import (
     DOCKER_CONFIG,
@@ -405,10 +405,6 @@ def test_an_https_registry_cannot_send_logins_to_a_plain_http_realm(
 
 
 # --- 4. memory and time ------------------------------------------------------------------
-def env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k not in CI_VARS and not k.startswith("TAGGER_")}
-
-
 MEASURE = """
 import resource, subprocess, sys
 r = subprocess.run(sys.argv[2:])
@@ -425,7 +421,7 @@ def measured(tmp_path: Path, repo: Repo, *args: str) -> tuple[int, str, float, f
     proc = subprocess.run(
         [sys.executable, "-c", MEASURE, str(out), sys.executable, "-m", "tagger", *args],
         cwd=repo.path,
-        env=env(),
+        env=child_env(),
         capture_output=True,
         text=True,
         timeout=120,
@@ -500,17 +496,14 @@ def test_a_signal_ends_a_stuck_read_at_once(
     proc = subprocess.Popen(
         [sys.executable, "-m", "tagger", "plan", "-i", f"{fake.stub.host}/app"],
         cwd=repo.path,
-        env=env(),
+        env=child_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
     try:
         fake.stub.wait_for(lambda s: "tags/list" in s.path, proc)
-        start = time.monotonic()
-        proc.send_signal(sig)
-        _, err = proc.communicate(timeout=30)
-        took = time.monotonic() - start
+        _, err, took = stop_with(proc, sig)
     finally:
         proc.kill()
     print(f"{signal.Signals(sig).name} while {how}: exit {proc.returncode} after {took:.2f} s")

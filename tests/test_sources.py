@@ -15,14 +15,14 @@ import signal
 import subprocess
 import sys
 import tarfile
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
+from support.cli import child_env, stop_with
 from support.daemon import Daemon
-from support.git import CI_VARS, Repo
+from support.git import Repo
 from support.hostile import Answer, Seen, Stub
 from support.registry import (
     DOCKER_LIST,
@@ -768,18 +768,14 @@ def test_a_signal_ends_a_blob_upload_in_flight_at_once(
         return Answer(201, {"Docker-Content-Digest": sha256(seen.body)})
 
     stub.on("*", r"^/v2/big/up/", upload)
-    env = {k: v for k, v in os.environ.items() if k not in CI_VARS and not k.startswith("TAGGER_")}
     proc = subprocess.Popen(
         [sys.executable, "-m", "tagger", "-C", str(repo.path), "release",
          "--source", f"oci:{tmp_path / 'big'}:big", "-i", f"{stub.host}/big"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
         stub.wait_for(lambda s: int(s.headers.get("content-length") or 0) > MB, proc)
-        start = time.monotonic()
-        proc.send_signal(sig)
-        _, err = proc.communicate(timeout=30)
-        took = time.monotonic() - start
+        _, err, took = stop_with(proc, sig)
     finally:
         proc.kill()
         stub.close()

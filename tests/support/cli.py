@@ -1,12 +1,18 @@
-"""Running tagger's entry point in the test's own process: what the ``tagger`` fixture
-(support/fixtures.py) calls."""
+"""Running tagger: its entry point in the test's own process (what the ``tagger`` fixture,
+support/fixtures.py, calls), and what tests that run it as a process share."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from support.git import CI_VARS
 
 if TYPE_CHECKING:
     import pytest
@@ -36,3 +42,23 @@ def run_cli(
     code = main(list(args))
     out, err = capsys.readouterr()
     return Run(code, out, err)
+
+
+def child_env() -> dict[str, str]:
+    """This environment for a tagger process: no CI variable, no TAGGER_ setting."""
+    return {k: v for k, v in os.environ.items() if k not in CI_VARS and not k.startswith("TAGGER_")}
+
+
+def stop_with(
+    proc: subprocess.Popen[str], sig: signal.Signals, timeout: float = 30
+) -> tuple[str, str, float]:
+    """Send ``sig`` to a running tagger: what it printed (stdout, stderr) and the seconds
+    it took to exit. Killed if it is still running after ``timeout``."""
+    start = time.monotonic()
+    proc.send_signal(sig)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return out, err, time.monotonic() - start
