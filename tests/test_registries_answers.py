@@ -234,27 +234,16 @@ def test_pulls_counted_for_a_two_platform_index_across_registries(
     registry.push_index(src, repo.sha_tag)
     source, target = Proxy(registry.url), Proxy(registry2.url)
     try:
-        app = registry2.new_repo()
-        run = _release(
-            tagger,
-            repo,
-            f"{target.host}/{app}",
-            "--source",
-            f"docker://{source.host}/{src}:{repo.sha_tag}",
-        )
+        args = (f"{target.host}/{registry2.new_repo()}", "--source")
+        args += (f"docker://{source.host}/{src}:{repo.sha_tag}",)
+        run = _release(tagger, repo, *args)
         assert run.code == 0, run.err
         assert source.count("GET", "/manifests/") == 3
         assert target.count("GET", "/manifests/") == 0
         # a re-run reads the index and its children again, and nothing more
         source.log.clear()
         target.log.clear()
-        run = _release(
-            tagger,
-            repo,
-            f"{target.host}/{app}",
-            "--source",
-            f"docker://{source.host}/{src}:{repo.sha_tag}",
-        )
+        run = _release(tagger, repo, *args)
         assert run.code == 0, run.err
         assert source.count("GET", "/manifests/") == 3
         assert target.count("GET", "/manifests/") == 0 and _puts(target) == []
