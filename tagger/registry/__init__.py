@@ -1,7 +1,8 @@
 """A client for the OCI Distribution API (the registry HTTP API v2), split by concern:
 
-- ``transport``: the session per host, retries, timeouts, TLS, the run's deadline,
-  bounded reads, each answer a ``reply.Reply``; ``origin`` (where a URL goes: origin,
+- ``transport``: the session per host (built in ``sessions``: tracked connection
+  pools, capped retries), timeouts, TLS, the run's deadline, bounded reads, each
+  answer a ``reply.Reply``; ``origin`` (where a URL goes: origin,
   proxy), ``body`` (a streamed upload of exactly its size and digest), ``abort`` (a
   signal ends every read);
 - ``auth``: challenges (``challenge``), credentials per host, the token cache and fetch;

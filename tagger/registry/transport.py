@@ -3,8 +3,9 @@ retries, timeouts, TLS verification and the run's deadline.
 
 A stack of small layers, as go-containerregistry's ``remote/transport``: urllib3's
 ``Retry`` (429/5xx/connection errors, honouring ``Retry-After``) under requests'
-session; this module adds the deadline check before each request and turns an
-exception into tagger's error. Every request says ``User-Agent: tagger/VERSION``.
+session, both built in sessions.py; this module adds the deadline check before each
+request and turns an exception into tagger's error. Every request says
+``User-Agent: tagger/VERSION``.
 Authentication is ``auth.py``'s business, the API calls ``api.py``'s. requests is
 imported on the first request, never at start-up.
 
@@ -26,7 +27,7 @@ What a registry (or a host it sends tagger to) cannot make tagger do (docs/secur
 - Time: each socket read waits at most ``min(timeout, time left before the
   deadline)``, and reading one body stops when the deadline passes, so a registry that
   drips a byte at a time cannot hold a run past ``--deadline``.
-- Signals: every connection registers itself (``_tracked_pools``); ``abort_reads``
+- Signals: every connection registers itself (sessions.py); ``abort_reads``
   (called by the SIGINT/SIGTERM handler when no write is in flight, release/stop.py)
   shuts their sockets down and forbids new connections, so a request stuck on a silent
   or dripping server ends at once in every thread, and the handler's ``Interrupted``
@@ -45,139 +46,22 @@ import urllib.parse
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from .. import __version__
 from ..reference import is_insecure
 from . import errors
-from .abort import check_aborted, track
+from .abort import check_aborted
 from .body import Body
 from .origin import origin, proxies_for
 from .reply import Reply
+from .sessions import MAX_RETRY_AFTER, Pause, new_session, retry_class
 
 if TYPE_CHECKING:
-    import requests
+    pass
 
 log = logging.getLogger("tagger.registry")
 
-MAX_RETRY_AFTER = 60.0
-USER_AGENT = f"tagger/{__version__}"
 STEP = 1 << 16  # one read from a socket
 READS = ("GET", "HEAD")
 ERROR_LIMIT = 64 << 10  # error bodies, token answers, anything not named below
-
-
-def _tracked_pools() -> dict[str, Any]:
-    """urllib3's connection pools, with connections that register themselves (for
-    ``abort_reads``) and refuse to connect once the run is stopping."""
-    from urllib3.connection import HTTPConnection, HTTPSConnection
-    from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-
-    class Conn(HTTPConnection):
-        def connect(self) -> None:
-            check_aborted(f"connecting to {self.host}")
-            super().connect()
-            track(self)
-
-    class TlsConn(HTTPSConnection):
-        def connect(self) -> None:
-            check_aborted(f"connecting to {self.host}")
-            super().connect()
-            track(self)
-
-    class Pool(HTTPConnectionPool):
-        ConnectionCls = Conn
-
-    class TlsPool(HTTPSConnectionPool):
-        ConnectionCls = TlsConn
-
-    return {"http": Pool, "https": TlsPool}
-
-
-Pause = Callable[[float], None]  # wait up to N seconds; raise when the run is stopped
-
-
-def _retry_class(
-    remaining: Callable[[], float | None] | None = None, pause: Pause | None = None
-) -> type[Any]:
-    from urllib3.exceptions import MaxRetryError
-    from urllib3.util.retry import Retry
-
-    class CappedRetry(Retry):
-        """urllib3's Retry with every Retry-After wait capped. A registry asking for
-        longer than the cap (Docker Hub's rate limit: hours), or than the run's deadline
-        leaves, is not retried at all: its answer goes back to the caller at once,
-        which says until when (errors/answers.py). The wait between attempts is ``pause``, so
-        a signal ends it at once (nothing was written meanwhile)."""
-
-        def increment(self, method: Any = None, url: Any = None, *args: Any, **kw: Any) -> Any:
-            response = kw.get("response")
-            if response is not None and response.status in (429, 503):
-                wait = super().get_retry_after(response)
-                left = remaining() if remaining is not None else None
-                if wait is not None and (
-                    wait > MAX_RETRY_AFTER or (left is not None and wait > left)
-                ):
-                    raise MaxRetryError(kw.get("_pool"), url or "", None)  # type: ignore[arg-type]
-            return super().increment(method, url, *args, **kw)
-
-        def get_retry_after(self, response: Any) -> float | None:
-            value = super().get_retry_after(response)
-            return None if value is None else min(float(value), MAX_RETRY_AFTER)
-
-        def sleep(self, response: Any = None) -> None:
-            if pause is None:
-                super().sleep(response)
-                return
-            wait = None
-            if self.respect_retry_after_header and response is not None:
-                wait = self.get_retry_after(response)
-            pause(wait or self.get_backoff_time())
-
-    return CappedRetry
-
-
-def _adapter(retry: Any, pool_size: int, context: Any = None) -> Any:
-    """requests' adapter over tracked connection pools (``abort_reads``); with an SSL
-    ``context``, that context for every HTTPS connection."""
-    from requests.adapters import HTTPAdapter
-
-    class Adapter(HTTPAdapter):
-        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-            if context is not None:
-                kwargs["ssl_context"] = context
-            super().init_poolmanager(*args, **kwargs)
-            self.poolmanager.pool_classes_by_scheme = _tracked_pools()
-
-    return Adapter(max_retries=retry, pool_connections=1, pool_maxsize=pool_size)
-
-
-def _unverified_adapter(retry: Any, pool_size: int) -> Any:
-    """HTTPS without certificate verification, for an insecure host only. Its TLS
-    context loads no CA bundle: urllib3 would load one per connection (~30 ms)."""
-    import ssl
-    import warnings
-
-    from urllib3.exceptions import InsecureRequestWarning
-
-    warnings.filterwarnings("ignore", category=InsecureRequestWarning)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    return _adapter(retry, pool_size, context)
-
-
-def _session(retry: Any, pool_size: int, unverified: str | None = None) -> requests.Session:
-    import requests
-
-    session = requests.Session()
-    session.trust_env = False  # no ~/.netrc: it would replace our Authorization header
-    session.headers["User-Agent"] = USER_AGENT
-    session.headers["Accept-Encoding"] = "identity"  # sizes and digests are of raw bytes
-    adapter = _adapter(retry, pool_size)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    if unverified:  # the longest prefix wins: this host's HTTPS only
-        session.mount(unverified, _unverified_adapter(retry, pool_size))
-    return session
 
 
 class Transport:
@@ -207,7 +91,7 @@ class Transport:
         self.timeout = timeout
         self._expired = expired
         self._remaining = remaining
-        retry = _retry_class(remaining, pause)(
+        retry = retry_class(remaining, pause)(
             total=retries,
             connect=retries,
             read=retries,
@@ -222,9 +106,9 @@ class Transport:
             raise_on_status=False,
             raise_on_redirect=False,
         )
-        self.session = _session(retry, pool_size, self._unverified)
+        self.session = new_session(retry, pool_size, self._unverified)
         # streamed uploads cannot be replayed by urllib3: a session that never retries
-        self._once = _session(0, pool_size, self._unverified)
+        self._once = new_session(0, pool_size, self._unverified)
 
     @property
     def base(self) -> str:
